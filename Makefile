@@ -1,0 +1,51 @@
+# Sequence Models: thin wrappers. Every target puts .venv/bin first on PATH, because
+# nbgrader shells out to `alembic` and Jupyter must find the course's own kernel.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+# Keep Jupyter, IPython and matplotlib state inside the checkout, never in $HOME.
+export JUPYTER_CONFIG_DIR  := $(abspath $(VENV))/etc/jupyter-user
+export JUPYTER_RUNTIME_DIR := $(abspath $(VENV))/var/jupyter-runtime
+export IPYTHONDIR          := $(abspath $(VENV))/etc/ipython
+export MPLCONFIGDIR        := $(abspath $(VENV))/etc/matplotlib
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+PORT ?= 8888
+PYTEST_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help install lab test assignments bench lint clean
+
+help:
+	@echo "make lab          set up .venv and serve JupyterLab on the course"
+	@echo "make test         set up .venv and run the whole test suite"
+	@echo "make assignments  regenerate assignments/ from solutions/"
+	@echo "make bench        benchmark tables (notebook times, kernels)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade -c constraints.txt pip setuptools wheel
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+assignments: $(STAMP)
+	$(BIN)/python -m course_lib.course assignments
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_lib tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .artifacts

@@ -1,0 +1,203 @@
+"""Helpers for the test cells of the assignments.
+
+Test cells run in the student's kernel. They call these helpers so that every failure
+message says what a student can act on (which output, expected against got shape, the
+largest error and where), so that a harmless warning never zeroes a cell (nbgrader gives
+0 to a cell that writes to stderr), and so that a graded function that calls the course's
+reference implementation earns nothing.
+
+    check_array(name, got, expected)       compare one output
+    graded_call(fn, *args, forbid=(...))   call a student function safely
+    substitute(namespace, **objects)       run a part with the other parts replaced by
+                                           references, so one mistake costs one part
+    passed(part)                           the line a passing cell prints
+"""
+
+import contextlib
+import inspect
+import sys
+import types
+import warnings
+
+import numpy as np
+
+__all__ = ["check_array", "check_scalar", "graded_call", "substitute", "passed", "GradingError"]
+
+
+class GradingError(AssertionError):
+    """A failed check; its message is written for the student."""
+
+
+def _where(idx, shape):
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]" if shape else "(scalar)"
+
+
+def check_array(name, got, expected, *, atol=1e-6, rtol=1e-6, hint="", case=""):
+    """Assert that `got` matches `expected` elementwise, explaining any difference.
+
+    Args:
+        name: what the output is called in the assignment, e.g. "log_alpha".
+        got: the student's value; expected: the reference value.
+        atol, rtol: tolerance, as in np.allclose: |got - expected| <= atol + rtol |expected|.
+        hint: a sentence to add when the values differ (a likely cause).
+        case: a short description of the inputs, e.g. "T = 7, K = 3".
+    """
+    where = f" (case: {case})" if case else ""
+    expected = np.asarray(expected, dtype=np.float64)
+    if got is None:
+        raise GradingError(f"{name} is None{where}: the function must return it (a missing `return`?)")
+    try:
+        got_arr = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GradingError(f"{name} must be a numeric array{where}, got {type(got).__name__}") from None
+    if got_arr.shape != expected.shape:
+        raise GradingError(
+            f"{name} has the wrong shape{where}: expected {expected.shape}, got {got_arr.shape}"
+        )
+    nan_got = ~np.isfinite(got_arr) & np.isfinite(expected)
+    if np.any(nan_got):
+        idx = np.unravel_index(np.argmax(nan_got), got_arr.shape)
+        raise GradingError(
+            f"{name} is not finite at {_where(idx, got_arr.shape)}{where}: got {got_arr[idx]}, "
+            f"expected {expected[idx]:.6g}. {hint}".rstrip()
+        )
+    same_inf = (got_arr == expected)                  # equal infinities count as equal
+    err = np.where(same_inf, 0.0, np.abs(got_arr - expected))
+    err = np.nan_to_num(err, nan=np.inf, posinf=np.inf)
+    tol = atol + rtol * np.abs(np.where(np.isfinite(expected), expected, 0.0))
+    bad = err > tol
+    if np.any(bad):
+        idx = np.unravel_index(np.argmax(np.where(bad, err, -1.0)), got_arr.shape)
+        raise GradingError(
+            f"{name} is wrong{where}: largest error {err[idx]:.3g} at {_where(idx, got_arr.shape)} "
+            f"(got {got_arr[idx]:.6g}, expected {expected[idx]:.6g}); "
+            f"{int(bad.sum())} of {bad.size} entries are off. {hint}".rstrip()
+        )
+
+
+def check_scalar(name, got, expected, *, atol=1e-6, rtol=1e-6, hint="", case=""):
+    """check_array for a single number, with the same messages."""
+    try:
+        shape = np.shape(got)
+    except Exception:
+        shape = None
+    if shape not in ((), None):
+        where = f" (case: {case})" if case else ""
+        raise GradingError(f"{name} must be a single number{where}, got an array of shape {shape}")
+    check_array(name, got, expected, atol=atol, rtol=rtol, hint=hint, case=case)
+
+
+def _course_lib_objects(fn, seen=None):
+    """Names in fn's code (and nested code) that resolve to course_lib modules or functions."""
+    seen = set() if seen is None else seen
+    found = []
+    code = getattr(fn, "__code__", None)
+    glb = getattr(fn, "__globals__", {})
+    if code is None or id(code) in seen:
+        return found
+    seen.add(id(code))
+    stack = [code]
+    while stack:
+        co = stack.pop()
+        for name in co.co_names:
+            obj = glb.get(name)
+            mod = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+            if isinstance(mod, str) and (mod == "course_lib" or mod.startswith("course_lib.")) \
+                    and not mod.startswith("course_lib.grading") and not mod.startswith("course_lib.data"):
+                found.append(name)
+        stack.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            val = cell.cell_contents
+        except ValueError:
+            continue
+        mod = val.__name__ if isinstance(val, types.ModuleType) else getattr(val, "__module__", None)
+        if isinstance(mod, str) and mod.startswith("course_lib.") and not mod.startswith(("course_lib.grading", "course_lib.data")):
+            found.append(getattr(val, "__name__", "?"))
+    return found
+
+
+@contextlib.contextmanager
+def _tripwires(modules):
+    """Replace every public function of the given modules with one that fails the check."""
+    saved = []
+    for mod in modules:
+        for name, obj in list(vars(mod).items()):
+            if inspect.isfunction(obj) and not name.startswith("_") and obj.__module__ == mod.__name__:
+                def tripwire(*args, _name=f"{mod.__name__}.{name}", _original=obj, **kwargs):
+                    caller = sys._getframe(1).f_globals.get("__name__", "")
+                    if caller.startswith("course_lib."):          # a reference using another one
+                        return _original(*args, **kwargs)
+                    raise GradingError(
+                        f"your code called the course's reference {_name}; this part must be your own implementation"
+                    )
+                saved.append((mod, name, obj))
+                setattr(mod, name, tripwire)
+    try:
+        yield
+    finally:
+        for mod, name, obj in saved:
+            setattr(mod, name, obj)
+
+
+def graded_call(fn, *args, forbid=(), **kwargs):
+    """Call a student's function: warnings silenced, course_lib references forbidden.
+
+    Args:
+        fn: the student's function.
+        forbid: course_lib modules whose functions the call may not use.
+    Returns:
+        whatever fn returns.
+    """
+    if not callable(fn):
+        raise GradingError(f"expected a function, got {type(fn).__name__}")
+    used = _course_lib_objects(fn) if forbid else []
+    if used:
+        raise GradingError(
+            f"{fn.__name__} uses the course's reference implementation ({', '.join(sorted(set(used)))}); "
+            "this part must be your own implementation"
+        )
+    args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with warnings.catch_warnings(), np.errstate(all="ignore"), _tripwires(forbid):
+        warnings.simplefilter("ignore")
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError:
+            raise GradingError(f"{fn.__name__} is not implemented yet (it raises NotImplementedError)") from None
+
+
+def _stand_in(obj):
+    """A reference wrapped so that neither the reference check nor the tripwires see it."""
+    if not callable(obj):
+        return obj
+
+    def stand_in(*args, **kwargs):
+        return obj(*args, **kwargs)
+
+    stand_in.__name__ = getattr(obj, "__name__", "stand_in")
+    return stand_in
+
+
+@contextlib.contextmanager
+def substitute(namespace, **objects):
+    """Temporarily bind names in a namespace (the notebook's globals) to other objects.
+
+    A test of one part replaces the functions of other parts by references, so a mistake
+    in one part never costs the points of another.
+    """
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in objects}
+    namespace.update({name: _stand_in(obj) for name, obj in objects.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def passed(part):
+    """What a passing test cell prints (to stdout, never a number as the last value)."""
+    print(f"\u2714 {part}: all checks passed")

@@ -1,0 +1,329 @@
+"""Discrete hidden Markov models, computed in log space.
+
+Shape legend:
+    K  hidden states          pi (K,)      pi[k]   = P(z_1 = k)
+    M  observation symbols    A  (K, K)    A[i, j] = P(z_t = j | z_{t-1} = i)
+    T  time steps             B  (K, M)    B[k, m] = P(x_t = m | z_t = k)
+                              obs (T,)     integers in [0, M)
+
+Every recursion runs on logarithms and combines terms with log-sum-exp, so a sequence of
+ten thousand symbols neither underflows nor loses precision. Probabilities that are exactly
+zero become -inf and are handled like any other value.
+"""
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = [
+    "sample",
+    "forward_algorithm",
+    "backward_algorithm",
+    "posteriors",
+    "viterbi",
+    "baum_welch",
+    "joint_log_prob",
+    "dishonest_casino",
+]
+
+_ROW_ATOL = 1e-6
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _as_prob_array(name, value, ndim):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got {arr.ndim}-D with shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    if np.any(arr < 0):
+        idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+        raise ValueError(f"{name} must be non-negative probabilities; {name}{list(idx)} = {arr[idx]:.4g}")
+    return arr
+
+
+def _check_rows_sum_to_one(name, arr):
+    sums = arr.sum(axis=-1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > _ROW_ATOL)
+    if bad.size:
+        if arr.ndim == 1:
+            raise ValueError(f"{name} must sum to 1, got {sums:.6g}")
+        r = int(bad[0])
+        raise ValueError(f"every row of {name} must sum to 1; row {r} sums to {sums[r]:.6g}")
+
+
+def _check_A_B(A, B):
+    A = _as_prob_array("A", A, 2)
+    B = _as_prob_array("B", B, 2)
+    K = A.shape[0]
+    if A.shape != (K, K):
+        raise ValueError(f"A must have shape (K, K) = ({K}, {K}), got {A.shape}")
+    if B.shape[0] != K:
+        raise ValueError(f"B must have shape (K, M) with K = {K} rows (one per state of A), got {B.shape}")
+    if B.shape[1] == 0:
+        raise ValueError(f"B must have at least one symbol column, got shape {B.shape}")
+    _check_rows_sum_to_one("A", A)
+    _check_rows_sum_to_one("B", B)
+    return A, B
+
+
+def _check_params(pi, A, B):
+    A, B = _check_A_B(A, B)
+    pi = _as_prob_array("pi", pi, 1)
+    K = A.shape[0]
+    if pi.shape != (K,):
+        raise ValueError(f"pi must have shape (K,) = ({K},), got {pi.shape}")
+    _check_rows_sum_to_one("pi", pi)
+    return pi, A, B
+
+
+def _check_obs(obs, M, name="obs"):
+    arr = np.asarray(obs)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of symbols (T,), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: an HMM needs at least one observation (T >= 1)")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integer symbols, got dtype {arr.dtype}")
+    bad = np.flatnonzero((arr < 0) | (arr >= M))
+    if bad.size:
+        t = int(bad[0])
+        raise ValueError(
+            f"{name} must hold symbols in [0, M) = [0, {M}); found {arr[t]} at t = {t}"
+        )
+    return arr.astype(np.int64, copy=False)
+
+
+def _log(p):
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+# ----------------------------------------------------------------------------- the model
+
+def sample(pi, A, B, T, rng):
+    """Draw one sequence from the generative story.
+
+        z_1 ~ Categorical(pi),   z_t ~ Categorical(A[z_{t-1}]),   x_t ~ Categorical(B[z_t])
+
+    Args:
+        pi: (K,), A: (K, K), B: (K, M) model parameters.
+        T: number of time steps (>= 1).
+        rng: a numpy.random.Generator.
+    Returns:
+        states: (T,) hidden states, obs: (T,) observed symbols, both int64.
+    """
+    pi, A, B = _check_params(pi, A, B)
+    if int(T) != T or T < 1:
+        raise ValueError(f"T must be a positive integer, got {T!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    T = int(T)
+    K, M = B.shape
+    cum_A, cum_B = np.cumsum(A, axis=1), np.cumsum(B, axis=1)
+    u_z, u_x = rng.random(T), rng.random(T)
+    states = np.empty(T, dtype=np.int64)
+    states[0] = min(np.searchsorted(np.cumsum(pi), u_z[0], side="right"), K - 1)
+    for t in range(1, T):
+        states[t] = min(np.searchsorted(cum_A[states[t - 1]], u_z[t], side="right"), K - 1)
+    obs = np.minimum((cum_B[states] <= u_x[:, None]).sum(axis=1), M - 1)   # inverse CDF per row
+    return states, obs.astype(np.int64)
+
+
+def joint_log_prob(states, obs, pi, A, B):
+    """Log of the joint probability of one state path and the observations.
+
+        log p(z, x) = log pi[z_1] + sum_{t>=2} log A[z_{t-1}, z_t] + sum_t log B[z_t, x_t]
+    """
+    pi, A, B = _check_params(pi, A, B)
+    obs = _check_obs(obs, B.shape[1])
+    states = _check_obs(states, A.shape[0], name="states")
+    if states.shape != obs.shape:
+        raise ValueError(f"states must have the same shape as obs {obs.shape}, got {states.shape}")
+    with np.errstate(divide="ignore"):
+        return float(
+            _log(pi[states[0]])
+            + _log(A[states[:-1], states[1:]]).sum()
+            + _log(B[states, obs]).sum()
+        )
+
+
+def forward_algorithm(obs, pi, A, B):
+    """The forward recursion in log space.
+
+        log_alpha[0, k] = log pi[k] + log B[k, x_0]
+        log_alpha[t, j] = logsumexp_i(log_alpha[t-1, i] + log A[i, j]) + log B[j, x_t]
+        log p(x)        = logsumexp_k(log_alpha[T-1, k])
+
+    Args:
+        obs: (T,) symbols; pi: (K,), A: (K, K), B: (K, M).
+    Returns:
+        log_alpha: (T, K) with log_alpha[t, k] = log p(x_0..x_t, z_t = k),
+        log_likelihood: float, log p(x_0..x_{T-1}).
+    """
+    pi, A, B = _check_params(pi, A, B)
+    obs = _check_obs(obs, B.shape[1])
+    log_A, log_B = _log(A), _log(B)
+    T, K = obs.size, A.shape[0]
+    log_alpha = np.empty((T, K))
+    log_alpha[0] = _log(pi) + log_B[:, obs[0]]
+    for t in range(1, T):
+        log_alpha[t] = logsumexp(log_alpha[t - 1][:, None] + log_A, axis=0) + log_B[:, obs[t]]
+    return log_alpha, float(logsumexp(log_alpha[-1]))
+
+
+def backward_algorithm(obs, A, B):
+    """The backward recursion in log space.
+
+        log_beta[T-1, k] = 0
+        log_beta[t, i]   = logsumexp_j(log A[i, j] + log B[j, x_{t+1}] + log_beta[t+1, j])
+
+    Args:
+        obs: (T,) symbols; A: (K, K), B: (K, M).
+    Returns:
+        log_beta: (T, K) with log_beta[t, k] = log p(x_{t+1}..x_{T-1} | z_t = k).
+    """
+    A, B = _check_A_B(A, B)
+    obs = _check_obs(obs, B.shape[1])
+    log_A, log_B = _log(A), _log(B)
+    T, K = obs.size, A.shape[0]
+    log_beta = np.zeros((T, K))
+    for t in range(T - 2, -1, -1):
+        log_beta[t] = logsumexp(log_A + (log_B[:, obs[t + 1]] + log_beta[t + 1])[None, :], axis=1)
+    return log_beta
+
+
+def posteriors(obs, pi, A, B):
+    """Smoothed state posteriors.
+
+        gamma[t, k] = p(z_t = k | x) = exp(log_alpha[t, k] + log_beta[t, k] - log p(x))
+
+    Returns:
+        gamma: (T, K), each row sums to 1.
+    """
+    log_alpha, ll = forward_algorithm(obs, pi, A, B)
+    log_beta = backward_algorithm(obs, A, B)
+    return np.exp(log_alpha + log_beta - ll)
+
+
+def viterbi(obs, pi, A, B):
+    """The most probable state path, by dynamic programming in log space.
+
+        log_delta[0, k] = log pi[k] + log B[k, x_0]
+        log_delta[t, j] = max_i(log_delta[t-1, i] + log A[i, j]) + log B[j, x_t]
+        psi[t, j]       = argmax_i(log_delta[t-1, i] + log A[i, j])
+        z*_{T-1} = argmax_k log_delta[T-1, k],   z*_{t-1} = psi[t, z*_t]
+
+    Returns:
+        path: (T,) int64, the most probable states; log_prob: float, log p(path, x).
+    """
+    pi, A, B = _check_params(pi, A, B)
+    obs = _check_obs(obs, B.shape[1])
+    log_A, log_B = _log(A), _log(B)
+    T, K = obs.size, A.shape[0]
+    log_delta = _log(pi) + log_B[:, obs[0]]
+    psi = np.zeros((T, K), dtype=np.int64)
+    for t in range(1, T):
+        scores = log_delta[:, None] + log_A                     # (K, K): from i (rows) to j
+        psi[t] = np.argmax(scores, axis=0)
+        log_delta = scores[psi[t], np.arange(K)] + log_B[:, obs[t]]
+    path = np.empty(T, dtype=np.int64)
+    path[-1] = int(np.argmax(log_delta))
+    for t in range(T - 1, 0, -1):
+        path[t - 1] = psi[t, path[t]]
+    return path, float(log_delta[path[-1]])
+
+
+def _expected_counts(obs, pi, A, B):
+    """E-step for one sequence: sum of gamma[0], sum_t xi_t, emission counts, log p(x)."""
+    log_alpha, ll = forward_algorithm(obs, pi, A, B)
+    log_beta = backward_algorithm(obs, A, B)
+    gamma = np.exp(log_alpha + log_beta - ll)                    # (T, K)
+    K, M = B.shape
+    xi_sum = np.zeros((K, K))
+    if obs.size > 1:
+        # log xi[t, i, j] = log_alpha[t, i] + log A[i, j] + log B[j, x_{t+1}] + log_beta[t+1, j] - log p(x)
+        log_xi = (log_alpha[:-1, :, None] + _log(A)[None]
+                  + (_log(B)[:, obs[1:]].T + log_beta[1:])[:, None, :] - ll)   # (T-1, K, K)
+        xi_sum = np.exp(logsumexp(log_xi, axis=0))
+    emit = np.zeros((K, M))
+    np.add.at(emit.T, obs, gamma)                                # emit[k, m] = sum_{t: x_t = m} gamma[t, k]
+    return gamma[0], xi_sum, emit, ll
+
+
+def _normalise_rows(counts, fallback):
+    """Divide each row by its sum; a row with no expected count keeps its old value."""
+    sums = counts.sum(axis=-1, keepdims=True)
+    out = np.where(sums > 0, counts / np.where(sums > 0, sums, 1.0), fallback)
+    return out
+
+
+def baum_welch(sequences, pi, A, B, n_iter=100, tol=1e-6):
+    """Maximum-likelihood fit by expectation-maximisation (Baum-Welch).
+
+    E-step, per sequence, with gamma and xi from the forward and backward recursions:
+        gamma[t, k]  = p(z_t = k | x)
+        xi[t, i, j]  = p(z_t = i, z_{t+1} = j | x)
+    M-step, summing expected counts over sequences s:
+        pi[k]    = sum_s gamma_s[0, k] / S
+        A[i, j]  = sum_s sum_t xi_s[t, i, j] / sum_s sum_t sum_j xi_s[t, i, j]
+        B[k, m]  = sum_s sum_{t: x_t = m} gamma_s[t, k] / sum_s sum_t gamma_s[t, k]
+
+    Each iteration computes the total log-likelihood of the current parameters, then
+    updates them; it stops after n_iter updates, or after the update whose log-likelihood
+    improved on the previous one by less than tol.
+
+    Args:
+        sequences: a list of (T_s,) symbol arrays (or one (T,) array).
+        pi: (K,), A: (K, K), B: (K, M) initial parameters.
+    Returns:
+        pi, A, B: the fitted parameters, and history: list of floats where history[i]
+        is the total log-likelihood of the parameters before update i (non-decreasing).
+    """
+    pi, A, B = _check_params(pi, A, B)
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 1 and np.issubdtype(sequences.dtype, np.number):
+        sequences = [sequences]
+    sequences = list(sequences)
+    if not sequences:
+        raise ValueError("sequences is empty: Baum-Welch needs at least one observation sequence")
+    M = B.shape[1]
+    sequences = [_check_obs(s, M, name=f"sequences[{i}]") for i, s in enumerate(sequences)]
+    if int(n_iter) != n_iter or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    history = []
+    for _ in range(int(n_iter)):
+        start, trans, emit, total = np.zeros_like(pi), np.zeros_like(A), np.zeros_like(B), 0.0
+        for obs in sequences:
+            g0, xi_sum, e, ll = _expected_counts(obs, pi, A, B)
+            start += g0
+            trans += xi_sum
+            emit += e
+            total += ll
+        history.append(total)
+        pi = start / len(sequences)
+        A = _normalise_rows(trans, A)
+        B = _normalise_rows(emit, B)
+        if len(history) >= 2 and history[-1] - history[-2] < tol:
+            break
+    return pi, A, B, history
+
+
+def dishonest_casino():
+    """The occasionally dishonest casino of Durbin, Eddy, Krogh & Mitchison (1998), ch. 3.
+
+    State 0 is a fair die, state 1 a loaded die that shows a six half of the time. The casino
+    switches from fair to loaded with probability 0.05 and back with probability 0.1.
+    Symbols 0..5 stand for faces 1..6.
+
+    Returns:
+        pi (2,), A (2, 2), B (2, 6).
+    """
+    pi = np.array([0.5, 0.5])
+    A = np.array([[0.95, 0.05],
+                  [0.10, 0.90]])
+    B = np.array([[1 / 6] * 6,
+                  [1 / 10] * 5 + [1 / 2]])
+    return pi, A, B

@@ -1,0 +1,31 @@
+"""nbgrader configuration: the course root is this repository.
+
+Instructors edit the sources in solutions/<assignment>/ and run `make assignments`, which
+writes the student versions to assignments/<assignment>/.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "sequence-models"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+
+# What a student sees in place of a solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A graded notebook that hangs is stopped; an infinite loop never blocks a class.
+c.ExecutePreprocessor.timeout = 300
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+
+# Hidden tests and solutions stay out of the feedback a student receives.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "course_lib.nbgrader_ext.ScrubTracebacks",
+]

@@ -1,0 +1,140 @@
+"""The whole nbgrader pipeline, in a temporary copy of the course:
+
+generate_assignment reproduces assignments/ byte for byte; no solution or hidden-test line
+reaches a student notebook or the feedback; a correct submission gets full marks; an
+untouched one gets 0 on every autograded test without aborting; each typical mistake loses
+exactly the parts it breaks.
+"""
+
+import filecmp
+from pathlib import Path
+
+import grading_support as gs
+import nbformat
+import pytest
+from grading_cases import MUTANTS
+
+from course_lib.course import assignment_ids, nbgrader
+
+pytestmark = pytest.mark.grading
+AIDS = assignment_ids(gs.REPO)
+
+
+def test_every_assignment_has_grading_cases():
+    assert AIDS, "solutions/ holds no assignment"
+    for aid in AIDS:
+        assert MUTANTS.get(aid), f"{aid} has no typical-mistake submissions in tests/grading_cases.py"
+
+
+@pytest.fixture(scope="module", params=AIDS)
+def graded(request, tmp_path_factory):
+    """Regenerate, submit (correct, untouched, each mutant), autograde and make feedback."""
+    aid = request.param
+    course = gs.copy_course(tmp_path_factory.mktemp(aid))
+    committed = course / "assignments_committed"
+    (course / "assignments").rename(committed)
+    nbgrader(course, "generate_assignment", aid, "--force")
+    names = gs.notebook_names(aid)
+    students = {"correct": {n: gs.filled_submission(aid, n) for n in names},
+                "untouched": {n: gs.filled_submission(aid, n, untouched=True) for n in names}}
+    for name, (mutations, _) in MUTANTS[aid].items():
+        by_nb = {n: gs.filled_submission(aid, n, mutations.get(n, {})) for n in names}
+        students[f"mistake-{name}"] = by_nb
+    for student, nbs in students.items():
+        gs.submit(course, aid, student, nbs)
+    proc = gs.autograde(course, aid)
+    feedback = nbgrader(course, "generate_feedback", aid, "--force")
+    return {"aid": aid, "course": course, "committed": committed, "names": names,
+            "students": students, "autograde": proc, "feedback": feedback}
+
+
+def test_regeneration_changes_nothing(graded):
+    aid = graded["aid"]
+    fresh, committed = graded["course"] / "assignments" / aid, graded["committed"] / aid
+    cmp = filecmp.dircmp(fresh, committed)
+    assert not (cmp.left_only or cmp.right_only), f"files differ: {cmp.left_only} / {cmp.right_only}"
+    for name in cmp.common_files:
+        assert (fresh / name).read_bytes() == (committed / name).read_bytes(), (
+            f"assignments/{aid}/{name} is stale: run `make assignments` and commit the result"
+        )
+
+
+def secret_lines(aid, names):
+    """Lines a student must never see: solution code and hidden tests, less any line that
+    also stands, legitimately, outside those blocks (a helper call shared with a visible test)."""
+    solution, hidden, public = [], [], set()
+    for name in names:
+        for cell in nbformat.read(gs.REPO / "solutions" / aid / name, as_version=4).cells:
+            solution += gs.block_lines(cell.source, gs.SOLUTION_MARKERS)
+            hidden += gs.block_lines(cell.source, gs.HIDDEN_MARKERS)
+            public |= gs.lines_outside_blocks(cell.source)
+    return [s for s in solution if s not in public], [h for h in hidden if h not in public]
+
+
+def test_student_version_holds_no_solution_or_hidden_test(graded):
+    aid, names = graded["aid"], graded["names"]
+    solution, hidden = secret_lines(aid, names)
+    assert solution and hidden, "the source has solutions and hidden tests to hide"
+    for name in names:
+        text = (gs.REPO / "assignments" / aid / name).read_text(encoding="utf-8")
+        text = nbformat.reads(text, as_version=4)
+        body = {line.strip() for c in text.cells for line in c.source.split("\n")}
+        leaked = [line for line in solution + hidden if line in body]
+        assert not leaked, f"{name} shows: {leaked[:3]}"
+
+
+def test_correct_submission_gets_full_marks(graded):
+    got = gs.scores(graded["course"], graded["aid"], "correct")
+    assert got, "no grades recorded"
+    wrong = {k: v for k, v in got.items() if v[0] != v[1]}
+    assert not wrong, f"a correct submission lost points: {wrong}"
+
+
+def test_untouched_submission_gets_zero_everywhere(graded):
+    got = gs.scores(graded["course"], graded["aid"], "untouched")
+    assert got and len(got) == len(gs.scores(graded["course"], graded["aid"], "correct"))
+    nonzero = {k: v for k, v in got.items() if v[0] != 0}
+    assert not nonzero, f"an untouched notebook earned points: {nonzero}"
+
+
+def test_each_typical_mistake_loses_exactly_its_parts(graded):
+    aid = graded["aid"]
+    full = gs.scores(graded["course"], aid, "correct")
+    problems = []
+    for name, (_, lost) in MUTANTS[aid].items():
+        got = gs.scores(graded["course"], aid, f"mistake-{name}")
+        for gid, (score, max_score) in got.items():
+            want = 0 if gid in lost else full[gid][1]
+            if score != want:
+                problems.append(f"{name}: {gid} scored {score}/{max_score}, expected {want}")
+        unknown = set(lost) - set(got)
+        if unknown:
+            problems.append(f"{name}: no such test cells {sorted(unknown)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_feedback_leaks_no_hidden_test_or_solution(graded):
+    aid, names = graded["aid"], graded["names"]
+    solution, hidden = secret_lines(aid, names)
+    checked = 0
+    for student in graded["students"]:
+        for name in names:
+            page = graded["course"] / "feedback" / student / aid / (Path(name).stem + ".html")
+            assert page.exists(), f"no feedback for {student}: {graded['feedback'].stderr[-2000:]}"
+            text = gs.text_of_html(page)
+            leaked = [line for line in hidden if line in text]
+            assert not leaked, f"feedback of {student} shows hidden tests: {leaked[:3]}"
+            if student == "untouched":
+                leaked = [line for line in solution if line in text]
+                assert not leaked, f"feedback of an untouched notebook shows solutions: {leaked[:3]}"
+            checked += 1
+    assert checked == len(graded["students"]) * len(names)
+
+
+def test_feedback_explains_failures(graded):
+    """A mistake's feedback carries the message written for the student, not a bare traceback."""
+    aid, names = graded["aid"], graded["names"]
+    for name in MUTANTS[aid]:
+        text = "".join(gs.text_of_html(graded["course"] / "feedback" / f"mistake-{name}" / aid / (Path(n).stem + ".html"))
+                       for n in names)
+        assert "GradingError" in text, f"the feedback of mistake {name} has no explained failure"
