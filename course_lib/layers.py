@@ -11,9 +11,10 @@ Forward/backward pairs follow DESIGN.md: `*outputs, cache = f_forward(*inputs)` 
 `grads = f_backward(*d_outputs, cache)`. The loss returns its own gradient.
 """
 
-import re
-
 import numpy as np
+
+from course_lib.validation import check_range as _check_range
+from course_lib.validation import check_shape as _check_array
 
 __all__ = [
     "word_embedding_forward",
@@ -22,76 +23,6 @@ __all__ = [
     "temporal_affine_backward",
     "temporal_softmax_loss",
 ]
-
-
-# ----------------------------------------------------------------------------- validation
-# Shared by the sequence-level entry points of course_lib.rnn (and the gated RNNs).
-
-_AXIS = re.compile(r"^(\d*)([A-Za-z]\w*)$")
-
-
-def _format_shape(spec, dims):
-    known = [str(int(m or 1) * dims[s]) if s in dims else a
-             for a, (m, s) in zip(spec, (_AXIS.match(a).groups() for a in spec))]
-    sym = f"({', '.join(spec)}{',' if len(spec) == 1 else ''})"
-    if all(a in spec for a in known):          # nothing known yet: symbols only
-        return sym
-    return f"{sym} = ({', '.join(known)}{',' if len(spec) == 1 else ''})"
-
-
-def _check_array(name, value, spec, dims, kind="float"):
-    """Validate one argument against a symbolic shape and bind the new symbols.
-
-    Args:
-        name: the argument's name, for messages ("Wx").
-        value: array-like.
-        spec: tuple of axis symbols, e.g. ("D", "H") or ("H", "4H").
-        dims: dict symbol -> size, updated with the symbols this array binds.
-        kind: "float" (real, finite, returned as float64) or "int" (integer dtype).
-    Returns:
-        the array (float64 for kind="float").
-    Raises:
-        ValueError: e.g. "Wx must have shape (D, H) = (3, 4), got (4, 3)".
-    """
-    arr = np.asarray(value)
-    if kind == "float":
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64, copy=False)
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    new = dict(dims)
-    ok = arr.ndim == len(spec)
-    if ok:
-        for size, axis in zip(arr.shape, spec):
-            m, s = _AXIS.match(axis).groups()
-            m = int(m or 1)
-            if s not in new:
-                if size % m:
-                    ok = False
-                    break
-                new[s] = size // m
-            if size != m * new[s]:
-                ok = False
-                break
-    if not ok:
-        raise ValueError(f"{name} must have shape {_format_shape(spec, new)}, got {arr.shape}")
-    if kind == "float" and not np.all(np.isfinite(arr)):
-        bad = ~np.isfinite(arr)
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be finite; it has {int(bad.sum())} NaN or inf "
-                         f"entries, the first at index {first}")
-    dims.update(new)
-    return arr
-
-
-def _check_range(name, arr, V, symbol="V"):
-    """Integer array with every value in [0, V)."""
-    bad = (arr < 0) | (arr >= V)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must hold values in [0, {symbol}) = [0, {V}), got "
-                         f"{arr[first]} at index {first}")
 
 
 # ----------------------------------------------------------------------------- layers

@@ -14,7 +14,7 @@ Row vectors, as in the rest of the course: h_t = tanh(x_t Wx + h_{t-1} Wh + b). 
 
 import numpy as np
 
-from course_lib.layers import _check_array
+from course_lib.validation import check_shape as _check_array
 
 __all__ = [
     "rnn_step_forward",
