@@ -10,10 +10,12 @@ export JUPYTER_CONFIG_DIR  := $(abspath $(VENV))/etc/jupyter-user
 export JUPYTER_RUNTIME_DIR := $(abspath $(VENV))/var/jupyter-runtime
 export IPYTHONDIR          := $(abspath $(VENV))/etc/ipython
 export MPLCONFIGDIR        := $(abspath $(VENV))/etc/matplotlib
+export JUPYTER_DATA_DIR    := $(abspath $(VENV))/var/jupyter-data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 PORT ?= 8888
 PYTEST_ARGS ?=
+WORKERS ?= 2
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help install lab test assignments bench lint clean
@@ -36,7 +38,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 assignments: $(STAMP)
 	$(BIN)/python -m course_lib.course assignments

@@ -55,6 +55,39 @@ def generate_assignments(root=None, ids=None):
     return ids or known
 
 
+def execute_notebook(path, timeout=900):
+    """Run a notebook top to bottom in its own folder, headless.
+
+    Returns:
+        (the executed notebook, seconds it took). Errors inside cells do not raise; they
+        are left in the outputs for the caller to inspect.
+    """
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.perf_counter()
+    client.execute()
+    return nb, time.perf_counter() - t0
+
+
+def notebook_problems(nb):
+    """Error outputs and stderr writes of an executed notebook, one line each."""
+    problems = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"cell {cell.get('id')}: {out.get('ename')}: {out.get('evalue')}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                problems.append(f"cell {cell.get('id')} wrote to stderr: {out.get('text', '')[:300]}")
+    return problems
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

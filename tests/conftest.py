@@ -1,5 +1,6 @@
-"""Shared fixtures. Tests never touch the home folder: Jupyter, IPython and matplotlib
-state goes to a per-session temporary folder."""
+"""Shared fixtures. Tests never touch the home folder: HOME and every Jupyter, IPython and
+matplotlib state folder point into a temporary folder for the whole session, and every
+subprocess (kernels, nbgrader, JupyterLab) inherits that."""
 
 import os
 import tempfile
@@ -9,13 +10,17 @@ import pytest
 
 _STATE = tempfile.mkdtemp(prefix="course-test-state-")
 for _var, _sub in [
+    ("HOME", "home"),
     ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+    ("JUPYTER_DATA_DIR", "jupyter-data"),
     ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
     ("IPYTHONDIR", "ipython"),
     ("MPLCONFIGDIR", "matplotlib"),
 ]:
-    os.environ.setdefault(_var, os.path.join(_STATE, _sub))
+    os.environ[_var] = os.path.join(_STATE, _sub)
+    os.makedirs(os.environ[_var], exist_ok=True)
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 
 @pytest.fixture

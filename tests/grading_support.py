@@ -116,6 +116,23 @@ def scores(course, aid, student):
     return out
 
 
+def visible_lines(text):
+    """The stripped lines of a text, each also without a traceback's line number or arrow
+    (`----> 4 code` and `      3 code` show the line `code`)."""
+    out = set()
+    for line in text.split("\n"):
+        line = line.strip()
+        out.add(line)
+        out.add(re.sub(r"^(?:-*>\s*)?\d+\s+", "", line))
+    return out
+
+
+def leaked_lines(secret, text):
+    """The secret lines that a page shows, whole, as code or in a traceback."""
+    shown = visible_lines(text)
+    return [line for line in secret if line in shown]
+
+
 def text_of_html(path):
     """Visible text of an HTML page: tags removed, entities decoded."""
     raw = Path(path).read_text(encoding="utf-8")

@@ -26,7 +26,8 @@ def test_every_assignment_has_grading_cases():
         assert MUTANTS.get(aid), f"{aid} has no typical-mistake submissions in tests/grading_cases.py"
 
 
-@pytest.fixture(scope="module", params=AIDS)
+@pytest.fixture(scope="module", params=[
+    pytest.param(aid, marks=pytest.mark.xdist_group(f"grading-{aid}")) for aid in AIDS])
 def graded(request, tmp_path_factory):
     """Regenerate, submit (correct, untouched, each mutant), autograde and make feedback."""
     aid = request.param
@@ -122,13 +123,21 @@ def test_feedback_leaks_no_hidden_test_or_solution(graded):
             page = graded["course"] / "feedback" / student / aid / (Path(name).stem + ".html")
             assert page.exists(), f"no feedback for {student}: {graded['feedback'].stderr[-2000:]}"
             text = gs.text_of_html(page)
-            leaked = [line for line in hidden if line in text]
+            leaked = gs.leaked_lines(hidden, text)
             assert not leaked, f"feedback of {student} shows hidden tests: {leaked[:3]}"
             if student == "untouched":
-                leaked = [line for line in solution if line in text]
+                leaked = gs.leaked_lines(solution, text)
                 assert not leaked, f"feedback of an untouched notebook shows solutions: {leaked[:3]}"
             checked += 1
     assert checked == len(graded["students"]) * len(names)
+
+
+def test_leak_detection_sees_code_and_tracebacks():
+    secret = ["_rng = np.random.default_rng(1101)", "return N + alpha"]
+    traceback = "Cell In[4], line 4\n      3 _rng = np.random.default_rng(1101)\n----> 4 _check([\n"
+    assert gs.leaked_lines(secret, traceback) == secret[:1]
+    assert gs.leaked_lines(secret, "x = 1\n    return N + alpha\n") == secret[1:]
+    assert gs.leaked_lines(secret, "`return N + alpha`, as the text says.") == []
 
 
 def test_feedback_explains_failures(graded):

@@ -2,26 +2,15 @@
 error and without writing to stderr (a warning in a lecture is a defect too)."""
 
 import os
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from course_lib.course import execute_notebook, notebook_problems
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("solutions/*/*.ipynb"))
 TIMEOUT = int(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "900"))
-
-
-def run_notebook(path):
-    """Execute a copy of the notebook in its own folder; returns (executed notebook, seconds)."""
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.perf_counter()
-    client.execute()
-    return nb, time.perf_counter() - t0
 
 
 def test_there_are_notebooks():
@@ -32,12 +21,21 @@ def test_there_are_notebooks():
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(REPO)) for p in NOTEBOOKS])
 def test_notebook_runs_clean(path):
-    nb, _ = run_notebook(path)
-    problems = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.output_type == "error":
-                problems.append(f"cell {cell.get('id')}: {out.ename}: {out.evalue}")
-            elif out.output_type == "stream" and out.name == "stderr":
-                problems.append(f"cell {cell.get('id')} wrote to stderr: {out.text[:300]}")
+    nb, _ = execute_notebook(path, timeout=TIMEOUT)
+    problems = notebook_problems(nb)
     assert not problems, "\n".join(problems)
+
+
+def test_problems_are_detected(tmp_path):
+    """The check above can fail: a notebook with an error and a warning is caught."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("import warnings; warnings.warn('careful')"),
+                             new_code_cell("1 / 0")])
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"c{i}"
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    executed, _ = execute_notebook(tmp_path / "bad.ipynb", timeout=60)
+    problems = notebook_problems(executed)
+    assert len(problems) == 2 and "stderr" in problems[0] and "ZeroDivisionError" in problems[1]
