@@ -4,27 +4,17 @@ One row per implementation: the median of a few repetitions, and its ratio to to
 measured in the same run.
 """
 
-import statistics
-import time
-
 import numpy as np
 import torch
 
+from bench import median_ms
 from course_lib.rnn import rnn_backward, rnn_forward
 
 N, T, D, H = 64, 100, 128, 128
 REPS = 5
 
-
 def _median_ms(fn, reps=REPS):
-    fn()                                                     # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times), min(times)
-
+    return median_ms(fn, reps)
 
 def run():
     rng = np.random.default_rng(0)
