@@ -140,6 +140,18 @@ def _tripwires(modules):
             setattr(mod, name, obj)
 
 
+_BLOCKED = {"reason": None}
+
+
+def block_next_part(reason):
+    """Refuse every graded call until called again with None.
+
+    The grader puts this around a test cell whose calls stopped or hung the kernel, so that
+    the rest of the notebook can still be graded; the blocked part earns nothing.
+    """
+    _BLOCKED["reason"] = reason
+
+
 def graded_call(fn, *args, forbid=(), **kwargs):
     """Call a student's function: warnings silenced, course_lib references forbidden.
 
@@ -149,6 +161,8 @@ def graded_call(fn, *args, forbid=(), **kwargs):
     Returns:
         whatever fn returns.
     """
+    if _BLOCKED["reason"]:
+        raise GradingError(f"this part was not run: {_BLOCKED['reason']}")
     if not callable(fn):
         raise GradingError(f"expected a function, got {type(fn).__name__}")
     used = _course_lib_objects(fn) if forbid else []

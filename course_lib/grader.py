@@ -1,0 +1,567 @@
+"""Grade submitted notebooks with nbgrader, safely, from one command.
+
+    course-grade a1_markov_hmm alice.ipynb bob.ipynb [-j 2] [--db URL] [--json out.json]
+                 [--markdown out.md] [--feedback DIR] [--course DIR] [--timeout SECONDS]
+
+For each submission it
+1. rebuilds the notebook around the student's answers: every locked and test cell comes
+   from the assignment itself (edited, deleted, moved or re-labelled test cells do not
+   count), copy-pasted cells lose their duplicate nbgrader identity, and the student's own
+   extra cells stay where they were;
+2. runs `nbgrader autograde` on it in a private folder, with the kernel started by
+   `course_lib.sandbox_kernel` (as root: the unprivileged user `nobody`, no secrets in its
+   environment, a wall-clock limit), against one shared gradebook (SQLite by default,
+   PostgreSQL with --db);
+3. if the kernel died, exited or hung, finds the cell that did it, stops that cell from
+   running (it earns nothing) and grades the rest again;
+4. writes a table per part, JSON, a Markdown summary and nbgrader's feedback (hidden tests
+   and tracebacks removed by the course configuration).
+
+Exit status: 0 when every submission was graded, whatever the scores; 1 when grading
+itself failed for some submission; 2 for a usage error.
+"""
+
+import argparse
+import concurrent.futures
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course_lib.course import course_root
+
+SANDBOX_KERNEL = "course-sandbox"
+NEUTRALISED = ('raise RuntimeError("When graded, this cell stopped or hung the kernel, so it was not run '
+               'and earns nothing.")')
+BLOCK_PART = ("import course_lib.grading as _course_grading\n"
+              "_course_grading.block_next_part({reason!r})")
+UNBLOCK_PART = "import course_lib.grading as _course_grading\n_course_grading.block_next_part(None)"
+
+
+# ----------------------------------------------------------------------------- cells
+
+def _nbgrader(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _gid(cell):
+    return _nbgrader(cell).get("grade_id")
+
+
+def _is_answer(cell):
+    meta = _nbgrader(cell)
+    return bool(meta.get("solution")) and not meta.get("locked")
+
+
+def _key(cell):
+    """How a cell is recognised: its grade_id for nbgrader cells, else its cell id."""
+    gid = _gid(cell)
+    return ("grade", gid) if gid else ("id", cell.get("id"))
+
+
+def canonicalize(submission, release):
+    """Rebuild a submission around the student's answers.
+
+    Every cell of the release (the student version) appears once, in release order. An
+    answer cell takes the student's source (from the first cell carrying its grade_id), and
+    so does an ordinary release cell (matched by cell id; nothing is graded there); every
+    locked or test cell is taken from the release as it is. Cells the student added stay
+    after the release cell they followed, as ordinary cells without nbgrader metadata.
+
+    Returns:
+        (notebook, repairs): the rebuilt notebook and a list of what was repaired.
+    """
+    repairs = []
+    release_keys = [_key(c) for c in release.cells]
+    by_key = dict(zip(release_keys, release.cells))
+    sources, extras, anchor, seen = {}, {None: []}, None, set()
+    for cell in submission.cells:
+        key = _key(cell)
+        if key in by_key and key not in seen:
+            seen.add(key)
+            rel = by_key[key]
+            if _is_answer(rel) or key[0] == "id":
+                if cell.get("cell_type") != rel.cell_type:
+                    repairs.append(f"cell {key[1]} had its type changed; its type was restored")
+                sources[key] = cell.get("source", "")
+                if key[0] == "grade" and (_nbgrader(cell).get("points") != _nbgrader(rel).get("points")
+                                          or bool(_nbgrader(cell).get("grade")) != bool(_nbgrader(rel).get("grade"))):
+                    repairs.append(f"answer cell {key[1]} had its nbgrader metadata changed; it was restored")
+            elif cell.get("source", "") != rel.source or _nbgrader(cell) != _nbgrader(rel):
+                repairs.append(f"cell {key[1]} was edited; the original was restored")
+            anchor = key
+            continue
+        if key in seen:
+            repairs.append(f"a copy of cell {key[1]} was found; it runs as an ordinary cell")
+        elif key[0] == "grade":
+            repairs.append(f"cell {key[1]!r} is not part of the assignment; it runs as an ordinary cell")
+        maker = nbformat.v4.new_code_cell if cell.get("cell_type") == "code" else nbformat.v4.new_markdown_cell
+        extras.setdefault(anchor, []).append(maker(cell.get("source", "")))
+    for key in release_keys:
+        if key not in seen and key[0] == "grade":
+            repairs.append(f"cell {key[1]} was missing; it was restored")
+
+    numbered = iter(f"student-{i}" for i in range(10**6))
+    for extra in (c for group in extras.values() for c in group):
+        extra.id = next(numbered)                         # unique, and never a release id
+    cells = list(extras.get(None, []))
+    for key, rel in zip(release_keys, release.cells):
+        cell = copy.deepcopy(rel)
+        if key in sources:
+            cell.source = sources[key]
+        cells.append(cell)
+        cells.extend(extras.get(key, []))
+    for cell in cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb = copy.deepcopy(release)
+    nb.cells = cells
+    return nb, repairs
+
+
+# ----------------------------------------------------------------------------- setup
+
+@dataclass
+class Context:
+    root: Path
+    aid: str
+    work: Path
+    db_url: str
+    notebooks: list
+    release: dict
+    source: dict
+    parts: dict
+    timeout: int
+    cell_timeout: int
+    env: dict = field(default_factory=dict)
+    isolated: bool = False
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _sandbox_kernelspec(folder):
+    spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "course_lib.sandbox_kernel", "-f", "{connection_file}"],
+            "display_name": "Python 3 (grading sandbox)", "language": "python",
+            "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def _parts_of(source_nb):
+    """grade_id -> the title of the part (the last markdown heading above the cell)."""
+    parts, title = {}, "(start)"
+    for cell in source_nb.cells:
+        if cell.cell_type == "markdown":
+            for m in re.finditer(r"^#+\s+(.+)$", cell.source, re.M):
+                if "BEGIN SOLUTION" not in m.group(1) and "END SOLUTION" not in m.group(1):
+                    title = m.group(1).strip()
+        if _nbgrader(cell).get("grade"):
+            parts[_gid(cell)] = title
+    return parts
+
+
+def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120):
+    """Build the master course folder, generate the assignment into the gradebook once."""
+    root = course_root(course) if course else _default_root()
+    src = root / "solutions" / aid
+    if not src.is_dir():
+        known = sorted(p.name for p in (root / "solutions").iterdir() if p.is_dir())
+        raise ValueError(f"unknown assignment {aid!r}; {root / 'solutions'} holds {known}")
+    work = Path(work or tempfile.mkdtemp(prefix=f"course-grade-{aid}-")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    master = work / "master"
+    if master.exists():
+        shutil.rmtree(master)
+    master.mkdir()
+    os.chmod(master, 0o700)                   # the kernel's user can neither read nor write it
+    shutil.copy(root / "nbgrader_config.py", master / "nbgrader_config.py")
+    shutil.copytree(src, master / "solutions" / aid)
+    db_url = db_url or f"sqlite:///{master / 'gradebook.db'}"
+    jupyter_path = work / "jupyter"
+    _sandbox_kernelspec(jupyter_path)
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["JUPYTER_PATH"] = str(jupyter_path) + os.pathsep + env.get("JUPYTER_PATH", "")
+    env["COURSE_SANDBOX_SECONDS"] = str(timeout)
+    from course_lib.sandbox_kernel import isolation_available
+
+    isolated = isolation_available()
+    env["COURSE_SANDBOX_ISOLATE"] = "1" if isolated else "0"
+    proc = subprocess.run([_bin("nbgrader"), "generate_assignment", aid, "--force", f"--db={db_url}"],
+                          cwd=master, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{_tail(proc.stdout + proc.stderr)}")
+    names = sorted(p.name for p in src.glob("*.ipynb"))
+    release = {n: nbformat.read(master / "assignments" / aid / n, as_version=4) for n in names}
+    source = {n: nbformat.read(src / n, as_version=4) for n in names}
+    parts = {}
+    for nb in source.values():
+        parts.update(_parts_of(nb))
+    return Context(root=root, aid=aid, work=work, db_url=db_url, notebooks=names, release=release,
+                   source=source, parts=parts, timeout=timeout, cell_timeout=cell_timeout, env=env,
+                   isolated=isolated)
+
+
+def _default_root():
+    try:
+        return course_root()
+    except FileNotFoundError:
+        return course_root(Path(__file__).resolve().parents[1])
+
+
+def _tail(text, n=3000):
+    return text[-n:]
+
+
+# ----------------------------------------------------------------------------- one submission
+
+def student_ids(paths, notebook_names=()):
+    """A readable, unique student id per submission: the file's name, or its folder's name
+    when the file is named like the assignment's notebook (alice/a1_markov_hmm.ipynb)."""
+    stems = {Path(n).stem for n in notebook_names}
+    ids, used = [], set()
+    for p in paths:
+        p = Path(p).resolve()
+        if p.is_dir():
+            base = p.name
+        elif p.stem in stems:
+            base = p.parent.name
+        else:
+            base = p.stem
+        base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-") or "student"
+        sid, k = base, 2
+        while sid in used:
+            sid, k = f"{base}-{k}", k + 1
+        used.add(sid)
+        ids.append(sid)
+    return ids
+
+
+def _read_submission(path, ctx):
+    """{notebook name: notebook} for a submission given as one .ipynb or a folder."""
+    path = Path(path)
+    files = {path.name: path} if path.is_file() else {n: path / n for n in ctx.notebooks}
+    if path.is_file() and len(ctx.notebooks) == 1:
+        files = {ctx.notebooks[0]: path}
+    out = {}
+    for name, f in files.items():
+        if name not in ctx.notebooks:
+            raise ValueError(f"{f} is not a notebook of {ctx.aid} (expected {ctx.notebooks})")
+        out[name] = nbformat.read(f, as_version=4) if f.exists() else None
+    return out
+
+
+def _run(cmd, cwd, env, timeout, pidfile):
+    """Run a command in its own process group; on timeout kill it and the sandbox kernel."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc.pid)
+        out, _ = proc.communicate()
+    _kill_kernels(pidfile)
+    return proc.returncode, out, timed_out
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_kernels(pidfile):
+    if not pidfile.exists():
+        return
+    for line in pidfile.read_text().split():
+        if line.isdigit():
+            _kill_group(int(line))
+    pidfile.unlink()
+
+
+def _as_graded(nb, source_nb):
+    """The notebook as autograde runs it: test cells with their hidden tests."""
+    src = {_gid(c): c for c in source_nb.cells if _gid(c)}
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        meta = _nbgrader(cell)
+        if meta.get("grade") and not meta.get("solution") and _gid(cell) in src:
+            cell.source = src[_gid(cell)].source
+    return out
+
+
+def _find_culprit(ctx, folder, nb, name, env):
+    """Execute the notebook as graded, in the sandbox kernel, and return the index of the
+    first cell after which the kernel was dead or unresponsive (None if it runs through)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    trial = _as_graded(nb, ctx.source[name])
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        client = NotebookClient(trial, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
+                                interrupt_on_timeout=False, resources={"metadata": {"path": str(folder)}})
+        current = {"index": None}
+
+        def on_start(cell, cell_index):
+            current["index"] = cell_index
+        client.on_cell_start = on_start
+        try:
+            client.execute()
+        except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError):
+            return current["index"]
+        return None
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _neutralise(nb, index):
+    """Stop cell `index` from running: an answer or ordinary cell is replaced by an error; a
+    test cell is kept but every graded call in it is refused (the part earns nothing)."""
+    cell = nb.cells[index]
+    meta = _nbgrader(cell)
+    if meta.get("grade") and not meta.get("solution"):
+        before = nbformat.v4.new_code_cell(BLOCK_PART.format(
+            reason="a call in this test stopped or hung the kernel when graded"))
+        after = nbformat.v4.new_code_cell(UNBLOCK_PART)
+        before.id, after.id = f"guard-before-{index}", f"guard-after-{index}"
+        nb.cells[index + 1:index + 1] = [after]
+        nb.cells[index:index] = [before]
+        return f"a test in {_gid(cell)} stopped or hung the kernel; that part earns nothing"
+    cell.source = NEUTRALISED
+    return f"cell {_gid(cell) or cell.id} stopped or hung the kernel; it was not run"
+
+
+def grade_submission(ctx, student, path):
+    """Autograde one submission in its own folder. Returns a result dict (never raises)."""
+    result = {"student": student, "path": str(path), "status": "graded", "repairs": [], "parts": [],
+              "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [], "seconds": 0.0}
+    t0 = time.perf_counter()
+    folder = ctx.work / "students" / student
+    try:
+        if folder.exists():
+            shutil.rmtree(folder)
+        sub_dir = folder / "submitted" / student / ctx.aid
+        sub_dir.mkdir(parents=True)
+        for p in (folder, folder / "submitted", folder / "submitted" / student, sub_dir):
+            os.chmod(p, 0o755)
+        shutil.copy(ctx.root / "nbgrader_config.py", folder / "nbgrader_config.py")
+        (folder / "solutions" / ctx.aid).mkdir(parents=True)   # no solutions in the sandbox
+        try:
+            notebooks = _read_submission(path, ctx)
+        except Exception as err:                           # unreadable: graded as empty
+            result["repairs"].append(f"the submission could not be read ({type(err).__name__}: {err}); "
+                                     "it was graded as an untouched notebook")
+            notebooks = {n: None for n in ctx.notebooks}
+        canon = {}
+        for name in ctx.notebooks:
+            sub = notebooks.get(name) or ctx.release[name]
+            if notebooks.get(name) is None and not result["repairs"]:
+                result["repairs"].append(f"{name} was not submitted; it was graded as untouched")
+            nb, repairs = canonicalize(sub, ctx.release[name])
+            result["repairs"] += repairs
+            canon[name] = nb
+        pidfile = folder / "kernel.pids"
+        env = dict(ctx.env, COURSE_SANDBOX_PIDFILE=str(pidfile))
+        cmd = [_bin("nbgrader"), "autograde", ctx.aid, f"--student={student}", "--force",
+               f"--db={ctx.db_url}", f"--Execute.kernel_name={SANDBOX_KERNEL}",
+               f"--Execute.timeout={ctx.cell_timeout}", "--Execute.interrupt_on_timeout=False"]
+        for attempt in range(4):
+            for name, nb in canon.items():
+                nbformat.write(nb, sub_dir / name)
+            rc, out, timed_out = _run(cmd, folder, env, ctx.timeout, pidfile)
+            autograded = folder / "autograded" / student / ctx.aid
+            if rc == 0 and not timed_out and all((autograded / n).exists() for n in ctx.notebooks):
+                break
+            if attempt == 3:
+                raise RuntimeError(f"autograde failed after {attempt + 1} attempts:\n{_tail(out)}")
+            fixed = False
+            for name, nb in canon.items():
+                culprit = _find_culprit(ctx, sub_dir, nb, name, env)
+                _kill_kernels(pidfile)
+                if culprit is not None:
+                    result["repairs"].append(_neutralise(nb, culprit))
+                    fixed = True
+                    break
+            if not fixed:
+                raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
+        result.update(_collect(ctx, student, folder))
+    except Exception as err:
+        result["status"] = "failed"
+        result["errors"].append(f"{type(err).__name__}: {err}")
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _collect(ctx, student, folder):
+    """Scores from the gradebook, and the message of each failed test from the notebook."""
+    from nbgrader.api import Gradebook
+
+    messages = {}
+    for name in ctx.notebooks:
+        nb = nbformat.read(folder / "autograded" / student / ctx.aid / name, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and _gid(cell):
+                    messages[_gid(cell)] = f"{out.get('ename')}: {out.get('evalue')}"
+    parts, score, max_score, manual = [], 0.0, 0.0, 0.0
+    with Gradebook(ctx.db_url) as gb:
+        sub = gb.find_submission(ctx.aid, student)
+        order = {gid: i for i, gid in enumerate(ctx.parts)}
+        for nb in sub.notebooks:
+            for grade in sorted(nb.grades, key=lambda g: order.get(g.name, len(order))):
+                row = {"notebook": nb.name, "cell": grade.name, "part": ctx.parts.get(grade.name, ""),
+                       "score": grade.score, "max_score": grade.max_score,
+                       "kind": "autograded" if grade.cell_type == "code" else "manual",
+                       "message": messages.get(grade.name, "")}
+                if row["kind"] == "manual":
+                    manual += grade.max_score
+                    row["score"] = None
+                else:
+                    score += grade.score
+                    max_score += grade.max_score
+                parts.append(row)
+    return {"parts": parts, "score": score, "max_score": max_score, "manual_points": manual}
+
+
+def generate_feedback(ctx, student, dest):
+    """nbgrader's feedback for one graded student, copied to dest/<student>/."""
+    folder = ctx.work / "students" / student
+    proc = subprocess.run([_bin("nbgrader"), "generate_feedback", ctx.aid, f"--student={student}", "--force",
+                           f"--db={ctx.db_url}"], cwd=folder, env=ctx.env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"generate_feedback failed for {student}:\n{_tail(proc.stdout + proc.stderr)}")
+    src = folder / "feedback" / student / ctx.aid
+    out = Path(dest) / student
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(src, out)
+    return sorted(str(p) for p in out.glob("*.html"))
+
+
+# ----------------------------------------------------------------------------- reports
+
+def summary_table(results):
+    lines = []
+    for r in results:
+        head = f"{r['student']}: {r['score']:g} / {r['max_score']:g} autograded"
+        if r["manual_points"]:
+            head += f" (+ {r['manual_points']:g} graded by hand)"
+        if r["status"] != "graded":
+            head += "  GRADING FAILED: " + "; ".join(r["errors"])[:500]
+        lines.append(head)
+        for p in r["parts"]:
+            score = "manual" if p["score"] is None else f"{p['score']:g}/{p['max_score']:g}"
+            lines.append(f"  {p['part'][:38]:<38}  {p['cell']:<28} {score:>8}  {p['message'][:120]}")
+        for rep in r["repairs"]:
+            lines.append(f"  note: {rep}")
+    return "\n".join(lines)
+
+
+def markdown_summary(aid, results):
+    rows = [f"## {aid}: grading summary", "",
+            "| student | autograded score | by hand | status |", "|---|---|---|---|"]
+    for r in results:
+        rows.append(f"| {r['student']} | {r['score']:g} / {r['max_score']:g} | {r['manual_points']:g} | {r['status']} |")
+    for r in results:
+        rows += ["", f"### {r['student']}", "", "| part | test | score | what failed |", "|---|---|---|---|"]
+        for p in r["parts"]:
+            score = "by hand" if p["score"] is None else f"{p['score']:g} / {p['max_score']:g}"
+            msg = p["message"].replace("|", "\\|").replace("\n", " ")[:300]
+            rows.append(f"| {p['part']} | `{p['cell']}` | {score} | {msg} |")
+        for rep in r["repairs"]:
+            rows.append(f"\n- note: {rep}")
+        for err in r["errors"]:
+            rows.append(f"\n- **grading failed**: {err[:500]}")
+    return "\n".join(rows) + "\n"
+
+
+# ----------------------------------------------------------------------------- command line
+
+def grade(aid, paths, jobs=1, db_url=None, course=None, work=None, timeout=900, cell_timeout=120,
+          feedback_dir=None, progress=True):
+    """Grade every submission; returns the list of result dicts, in the order of `paths`."""
+    ctx = prepare(aid, course=course, work=work, db_url=db_url, timeout=timeout, cell_timeout=cell_timeout)
+    ids = student_ids(paths, ctx.notebooks)
+    results = [None] * len(paths)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_submission, ctx, sid, p): i for i, (sid, p) in enumerate(zip(ids, paths))}
+        for done, fut in enumerate(concurrent.futures.as_completed(futures), start=1):
+            i = futures[fut]
+            results[i] = fut.result()
+            if progress:
+                r = results[i]
+                print(f"[{done}/{len(paths)}] {r['student']}: {r['score']:g}/{r['max_score']:g} "
+                      f"({r['status']}, {r['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    if feedback_dir:
+        for r in results:
+            if r["status"] == "graded":
+                try:
+                    r["feedback"] = generate_feedback(ctx, r["student"], feedback_dir)
+                except Exception as err:
+                    r["errors"].append(f"feedback: {err}")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("assignment", help="assignment id, e.g. a1_markov_hmm")
+    parser.add_argument("submissions", nargs="+", help="submitted .ipynb files (or folders of them)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--db", help="gradebook URL (default: a new SQLite file in the work folder); "
+                                     "postgresql://user@host/db with the password in PGPASSWORD")
+    parser.add_argument("--json", help="write the results as JSON to this file")
+    parser.add_argument("--markdown", help="write a Markdown summary to this file "
+                                           "(also appended to $GITHUB_STEP_SUMMARY when set)")
+    parser.add_argument("--feedback", help="write nbgrader's feedback HTML under this folder")
+    parser.add_argument("--course", help="the course folder (default: found from here)")
+    parser.add_argument("--work", help="keep the grading folders here (default: a temporary folder)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per submission")
+    parser.add_argument("--cell-timeout", type=int, default=120, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    missing = [p for p in args.submissions if not Path(p).exists()]
+    if missing:
+        parser.error(f"no such submission: {', '.join(missing)}")
+    if args.jobs < 1:
+        parser.error("-j must be at least 1")
+    try:
+        results = grade(args.assignment, args.submissions, jobs=args.jobs, db_url=args.db, course=args.course,
+                        work=args.work, timeout=args.timeout, cell_timeout=args.cell_timeout,
+                        feedback_dir=args.feedback)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"course-grade: {err}", file=sys.stderr)
+        return 2
+    print(summary_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"assignment": args.assignment, "results": results}, indent=1))
+    md = markdown_summary(args.assignment, results)
+    if args.markdown:
+        Path(args.markdown).write_text(md)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
+            f.write(md)
+    return 0 if all(r["status"] == "graded" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

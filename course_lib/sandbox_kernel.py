@@ -1,0 +1,118 @@
+"""The kernel that runs a submission while it is graded.
+
+    python -m course_lib.sandbox_kernel -f CONNECTION_FILE
+
+It starts an ordinary IPython kernel after closing the doors a submission could use to
+reach past its own answers:
+
+- as root (CI, a grading container) it switches to the unprivileged user `nobody`, so the
+  submission can read the course but can write neither the gradebook, nor solutions/, nor
+  another student's files (the grader asks for this only when `isolation_available()`);
+- it removes secrets from the environment (database URLs and passwords, tokens), so a
+  PostgreSQL gradebook cannot be reached with the grader's credentials;
+- it gets a private, writable home folder and a wall-clock limit after which it kills
+  itself, so a loop that ignores SIGINT cannot hold a grading worker forever;
+- it caps memory and the size of files it may write.
+
+Nothing here changes what a correct answer computes.
+"""
+
+import os
+import pwd
+import re
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+
+SECRET = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|DATABASE_URL|^PG|DB_URL|API_KEY)", re.I)
+MEMORY_LIMIT = int(os.environ.get("COURSE_SANDBOX_MEMORY", str(6 * 1024**3)))       # bytes
+FILE_LIMIT = int(os.environ.get("COURSE_SANDBOX_FILESIZE", str(64 * 1024**2)))      # bytes
+WALL_LIMIT = int(os.environ.get("COURSE_SANDBOX_SECONDS", "900"))                   # seconds
+
+
+def _drop_to_nobody():
+    nobody = pwd.getpwnam("nobody")
+    os.setgroups([])
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+
+
+def isolation_available():
+    """True when this process is root and `nobody` can start this Python with ipykernel.
+
+    The interpreter must be reachable by other users: a Python under a private home folder
+    (/root is 0700 on many machines) needs `chmod o+x` on that folder first.
+    """
+    if os.geteuid() != 0:
+        return False
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return False
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", "import ipykernel, course_lib"], preexec_fn=_drop_to_nobody,
+                              capture_output=True, cwd="/", timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def _connection_file(argv):
+    for i, arg in enumerate(argv):
+        if arg == "-f" and i + 1 < len(argv):
+            return i + 1, argv[i + 1]
+        if arg.startswith("-f="):
+            return i, arg[3:]
+    raise SystemExit("sandbox_kernel: expected -f CONNECTION_FILE")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    index, conn = _connection_file(argv)
+    home = tempfile.mkdtemp(prefix="course-sandbox-home-")
+    private_conn = os.path.join(home, "kernel.json")
+    shutil.copy(conn, private_conn)                          # readable after the switch below
+    if argv[index].startswith("-f="):
+        argv[index] = f"-f={private_conn}"
+    else:
+        argv[index] = private_conn
+
+    for name in list(os.environ):
+        if SECRET.search(name):
+            del os.environ[name]
+    os.environ.update({
+        "HOME": home, "IPYTHONDIR": os.path.join(home, ".ipython"),
+        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
+        "JUPYTER_RUNTIME_DIR": os.path.join(home, ".runtime"),
+        "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+    })
+
+    pidfile = os.environ.pop("COURSE_SANDBOX_PIDFILE", "")
+    if pidfile:                                               # the grader kills this group on timeout
+        with open(pidfile, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    if os.environ.pop("COURSE_SANDBOX_ISOLATE", "") == "1" and os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for folder, _, files in os.walk(home):
+            os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+            for f in files:
+                os.chown(os.path.join(folder, f), nobody.pw_uid, nobody.pw_gid)
+        _drop_to_nobody()
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    # The alarm's default action ends the process; the kernel's own code is not yet loaded,
+    # and a submission that catches SIGALRM is still stopped by the grader's own time limit.
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(WALL_LIMIT)
+
+    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+
+
+if __name__ == "__main__":
+    main()
