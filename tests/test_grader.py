@@ -1,0 +1,271 @@
+"""course-grade on real submission notebooks, including ones that attack the grading.
+
+Every submission below is built from the student version of a1 and graded through the
+real pipeline (the installed `course-grade` command, nbgrader, the sandboxed kernel), all
+in one run with two workers. Each must get the score its real answers deserve, and none
+may stop the grading of the others.
+
+Scores of a1: 15 autograded points, 3 per part (1 visible + 2 hidden); the written answer
+is graded by hand.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import grading_support as gs
+import nbformat
+import pytest
+from mutants_a1_markov_hmm import MUTANTS
+
+from course_lib.sandbox_kernel import isolation_available
+
+pytestmark = [pytest.mark.grading, pytest.mark.xdist_group("course-grade")]
+
+AID, NB = "a1_markov_hmm", "a1_markov_hmm.ipynb"
+FULL, FORWARD = 15, 3
+ISOLATED = isolation_available()
+NEEDS_ISOLATION = pytest.mark.skipif(
+    not ISOLATED, reason="kernel isolation needs root and a Python that the user `nobody` can run "
+                         "(.ci/run makes it so); without it a write attack would reach real files")
+
+
+def correct():
+    return gs.filled_submission(AID, NB)
+
+
+def untouched():
+    return gs.filled_submission(AID, NB, untouched=True)
+
+
+def wrong_forward():
+    return gs.filled_submission(AID, NB, MUTANTS["forward-transposed-A"][0][NB])
+
+
+def is_test(cell):
+    meta = cell.metadata.get("nbgrader", {})
+    return meta.get("grade") and not meta.get("solution")
+
+
+def edit_answer(nb, grade_id, old, new):
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def add_cell(nb, source, position=2):
+    cell = nbformat.v4.new_code_cell(source)
+    nb.cells.insert(position, cell)
+    return nb
+
+
+def edited_tests(nb, source):
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.source = source
+    return nb
+
+
+def deleted_tests(nb):
+    nb.cells = [c for c in nb.cells if not is_test(c)]
+    return nb
+
+
+def duplicated(nb):
+    """Copy-paste of an answer cell and of a test cell: same ids, same grade ids."""
+    out = []
+    for cell in nb.cells:
+        out.append(cell)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("forward_log", "test_forward_visible"):
+            out.append(nbformat.from_dict(json.loads(json.dumps(cell))))
+    nb.cells = out
+    return nb
+
+
+def changed_metadata(nb):
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        if is_test(cell):
+            meta.update(grade=False, points=0, locked=False)
+        elif meta.get("solution"):
+            meta.update(grade=True, points=100)
+    return nb
+
+
+def swapped_ids(nb):
+    """The forward test relabelled as another part, and a made-up grade id."""
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "test_forward_visible":
+            meta["grade_id"] = cell.id = "test_markov_visible_2"
+        elif meta.get("grade_id") == "test_forward_hidden":
+            meta["grade_id"] = cell.id = "test_markov_hidden"
+    return nb
+
+
+FORWARD_BODY = "    T, K = len(obs), len(pi)"
+
+
+def in_forward(code):
+    """A forward_log whose first line is `code` (the rest is the correct solution)."""
+    return edit_answer(correct(), "forward_log", FORWARD_BODY, f"    {code}\n{FORWARD_BODY}")
+
+
+def copied_reference():
+    import inspect
+
+    from course_lib import hmm
+
+    src = inspect.getsource(hmm.forward_algorithm).replace("def forward_algorithm(", "def forward_log(")
+    helpers = "\n\n".join(inspect.getsource(f) for f in (hmm._as_prob_array, hmm._check_rows_sum_to_one,
+                                                          hmm._check_A_B, hmm._check_params, hmm._check_obs,
+                                                          hmm._log, hmm.logsumexp))
+    nb = correct()
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward_log")
+    cell.source = "_ROW_ATOL = 1e-6\n\n" + helpers + "\n\n" + src
+    return nb
+
+
+# (build, expected autograded score, needs isolation)
+ATTACKS = {
+    "plain-correct": (correct, FULL, False),
+    "plain-wrong-forward": (wrong_forward, FULL - FORWARD, False),
+    "edited-tests-on-an-empty-notebook": (lambda: edited_tests(untouched(), 'print("all tests passed")'), 0, False),
+    "edited-tests-on-a-correct-notebook": (lambda: edited_tests(correct(), "raise RuntimeError('no')"), FULL, False),
+    "deleted-tests-on-an-empty-notebook": (lambda: deleted_tests(untouched()), 0, False),
+    "deleted-tests-with-a-wrong-forward": (lambda: deleted_tests(wrong_forward()), FULL - FORWARD, False),
+    "duplicated-cells": (lambda: duplicated(correct()), FULL, False),
+    "changed-metadata-on-an-empty-notebook": (lambda: changed_metadata(untouched()), 0, False),
+    "swapped-grade-ids": (lambda: swapped_ids(wrong_forward()), FULL - FORWARD, False),
+    "calls-the-reference": (lambda: gs.filled_submission(AID, NB, MUTANTS["forward-calls-reference"][0][NB]),
+                            FULL - FORWARD, False),
+    "infinite-loop": (lambda: in_forward("while True: pass"), FULL - FORWARD, False),
+    "infinite-loop-ignoring-sigint": (lambda: in_forward(
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "    while True: pass"), FULL - FORWARD, False),
+    "os-exit": (lambda: in_forward("import os; os._exit(3)"), FULL - FORWARD, False),
+    "sys-exit": (lambda: in_forward("import sys; sys.exit(0)"), FULL - FORWARD, False),
+    "kernel-crash": (lambda: in_forward("import ctypes; ctypes.string_at(0)"), FULL - FORWARD, False),
+    "sys-exit-at-top-level": (lambda: add_cell(correct(), "import sys\nsys.exit('bye')", position=3), FULL, False),
+    "megabytes-of-output": (lambda: add_cell(correct(), "for i in range(200_000):\n    print('x' * 100)"),
+                            FULL, False),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("course-grade")
+    course = base / "course"
+    course.mkdir()
+    shutil.copy(gs.REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(gs.REPO / "solutions", course / "solutions")
+    work = base / "work"
+    subs = base / "submissions"
+    subs.mkdir()
+    attacks = dict(ATTACKS)
+    if ISOLATED:
+        db = work / "master" / "gradebook.db"
+        targets = [str(db), str(course / "solutions"), str(course / "nbgrader_config.py"), str(work)]
+        attacks["writes-and-deletes-grader-files"] = (lambda: add_cell(correct(), (
+            "import os, shutil, glob\n"
+            f"targets = {targets!r}\n"
+            "for t in targets + glob.glob('/tmp/**/gradebook.db', recursive=True):\n"
+            "    for act in (lambda: open(t, 'w').write('corrupt'), lambda: os.remove(t), lambda: shutil.rmtree(t)):\n"
+            "        try:\n"
+            "            act()\n"
+            "        except Exception:\n"
+            "            pass\n")), FULL, True)
+    paths = []
+    for name, (build, _, _) in attacks.items():
+        # raw JSON: nbformat.write would repair the duplicated ids a copy-paste leaves
+        (subs / f"{name}.ipynb").write_text(json.dumps(build()))
+        paths.append(str(subs / f"{name}.ipynb"))
+    (subs / "not-a-notebook.ipynb").write_text("{ this is not json")
+    paths.append(str(subs / "not-a-notebook.ipynb"))
+    out = base / "results.json"
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "course-grade"), AID, *paths, "-j", "2",
+         "--course", str(course), "--work", str(work), "--json", str(out), "--markdown", str(base / "summary.md"),
+         "--feedback", str(base / "feedback"), "--cell-timeout", "20", "--timeout", "240"],
+        capture_output=True, text=True, timeout=1800)
+    results = {r["student"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
+    return {"proc": proc, "results": results, "attacks": attacks, "course": course, "work": work, "base": base}
+
+
+def test_grading_worked_for_every_submission(graded):
+    proc = graded["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert len(graded["results"]) == len(graded["attacks"]) + 1
+    failed = {s: r["errors"] for s, r in graded["results"].items() if r["status"] != "graded"}
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_each_submission_gets_what_its_answers_deserve(graded, name):
+    r = graded["results"][name]
+    assert r["max_score"] == FULL, r
+    assert r["score"] == ATTACKS[name][1], (r["score"], r["repairs"], [p for p in r["parts"] if p["message"]])
+
+
+def test_unreadable_notebook_is_graded_as_empty(graded):
+    r = graded["results"]["not-a-notebook"]
+    assert r["status"] == "graded" and r["score"] == 0 and r["max_score"] == FULL
+    assert any("could not be read" in rep for rep in r["repairs"])
+
+
+def test_repairs_are_reported(graded):
+    res = graded["results"]
+    assert any("was edited" in rep for rep in res["edited-tests-on-a-correct-notebook"]["repairs"])
+    assert any("was missing" in rep for rep in res["deleted-tests-on-an-empty-notebook"]["repairs"])
+    assert any("a copy of cell" in rep for rep in res["duplicated-cells"]["repairs"])
+    for name in ("infinite-loop", "os-exit", "kernel-crash", "infinite-loop-ignoring-sigint"):
+        assert any("stopped or hung the kernel" in rep for rep in res[name]["repairs"]), name
+
+
+def test_failures_are_explained(graded):
+    r = graded["results"]["plain-wrong-forward"]
+    msgs = {p["cell"]: p["message"] for p in r["parts"]}
+    assert "log_alpha is wrong" in msgs["test_forward_visible"]
+    assert msgs["test_markov_visible"] == ""
+    md = (graded["base"] / "summary.md").read_text()
+    assert "| plain-wrong-forward | 12 / 15 |" in md
+
+
+def test_feedback_is_small_and_hides_the_hidden_tests(graded):
+    fb = graded["base"] / "feedback" / "megabytes-of-output" / "a1_markov_hmm.html"
+    assert fb.exists() and fb.stat().st_size < 3_000_000
+    _, hidden = __import__("test_grading_pipeline").secret_lines(AID, [NB])
+    text = gs.text_of_html(graded["base"] / "feedback" / "plain-wrong-forward" / "a1_markov_hmm.html")
+    assert not gs.leaked_lines(hidden, text)
+
+
+@NEEDS_ISOLATION
+def test_write_attacks_change_nothing(graded):
+    r = graded["results"]["writes-and-deletes-grader-files"]
+    assert r["score"] == FULL
+    assert (graded["course"] / "solutions" / AID / NB).exists()
+    assert (graded["course"] / "nbgrader_config.py").exists()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['work'] / 'master' / 'gradebook.db'}") as gb:
+        students = {s.id for s in gb.students}
+    assert students == set(graded["results"]), "every grade landed exactly once, none was lost"
+
+
+def test_classroom_workflow_calls_the_grader_with_real_options():
+    import yaml
+
+    wf = yaml.safe_load((gs.REPO / "classroom" / ".github" / "workflows" / "grade.yml").read_text())
+    steps = wf["jobs"]["grade"]["steps"]
+    run = next(s["run"] for s in steps if s.get("name") == "Grade")
+    assert run.strip().startswith("course-grade")
+    helptext = subprocess.run([os.path.join(os.path.dirname(sys.executable), "course-grade"), "--help"],
+                              capture_output=True, text=True, check=True).stdout
+    for flag in [w for w in run.split() if w.startswith("--")]:
+        assert flag in helptext, f"the workflow uses {flag}, which course-grade does not have"
+    assert "constraints.txt" in next(s["run"] for s in steps if "Install" in s.get("name", ""))
