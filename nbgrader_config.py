@@ -29,3 +29,9 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "course_lib.nbgrader_ext.ScrubTracebacks",
 ]
+
+# A harmless warning on stderr does not zero a test cell: stderr output that consists only
+# of Python warnings (`file:line: SomeWarning: message` and its source line) is dropped
+# before grading. Any other stderr output still scores 0, as nbgrader intends.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\A(?:[^\n]*Warning: [^\n]*\n(?:[ \t]+[^\n]*\n)*)+\Z"

@@ -168,7 +168,7 @@ def _parts_of(source_nb):
             for m in re.finditer(r"^#+\s+(.+)$", cell.source, re.M):
                 if "BEGIN SOLUTION" not in m.group(1) and "END SOLUTION" not in m.group(1):
                     title = m.group(1).strip()
-        if _nbgrader(cell).get("grade"):
+        if _gid(cell):
             parts[_gid(cell)] = title
     return parts
 
@@ -404,7 +404,9 @@ def grade_submission(ctx, student, path):
                     break
             if not fixed:
                 raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
-        result.update(_collect(ctx, student, folder))
+        notes, reasons = _zero_copied_parts(ctx, student, canon)
+        result["repairs"] += notes
+        result.update(_collect(ctx, student, folder, reasons))
     except Exception as err:
         result["status"] = "failed"
         result["errors"].append(f"{type(err).__name__}: {err}")
@@ -412,7 +414,39 @@ def grade_submission(ctx, student, path):
     return result
 
 
-def _collect(ctx, student, folder):
+def _zero_copied_parts(ctx, student, canon):
+    """A part whose answer uses or copies the reference earns nothing: its autograded test
+    cells get a manual score of 0 in the gradebook, with the reason as the comment."""
+    from nbgrader.api import Gradebook
+
+    from course_lib.originality import reference_use
+
+    notes, by_test = [], {}
+    for name, nb in canon.items():
+        given = {_gid(c): c.source for c in ctx.release[name].cells if _gid(c)}
+        for cell in nb.cells:
+            if not (_is_answer(cell) and cell.cell_type == "code"):
+                continue
+            reasons = reference_use(cell.source, given.get(_gid(cell), ""))
+            if not reasons:
+                continue
+            part = ctx.parts.get(_gid(cell))
+            tests = [g for g, p in ctx.parts.items() if p == part and g != _gid(cell)
+                     and _nbgrader(next(c for c in ctx.source[name].cells if _gid(c) == g)).get("grade")]
+            with Gradebook(ctx.db_url) as gb:
+                for gid in tests:
+                    grade = gb.find_grade(gid, Path(name).stem, ctx.aid, student)
+                    grade.manual_score = 0.0
+                    by_test[gid] = "not the student's own work: " + "; ".join(reasons)
+                comment = gb.find_comment(_gid(cell), Path(name).stem, ctx.aid, student)
+                comment.manual_comment = "; ".join(reasons)
+                gb.db.commit()
+            notes.append(f"{_gid(cell)} is not the student's own work ({'; '.join(reasons)}): "
+                         f"{part or 'its part'} earns nothing")
+    return notes, by_test
+
+
+def _collect(ctx, student, folder, reasons=None):
     """Scores from the gradebook, and the message of each failed test from the notebook."""
     from nbgrader.api import Gradebook
 
@@ -423,6 +457,7 @@ def _collect(ctx, student, folder):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error" and _gid(cell):
                     messages[_gid(cell)] = f"{out.get('ename')}: {out.get('evalue')}"
+    messages.update(reasons or {})
     parts, score, max_score, manual = [], 0.0, 0.0, 0.0
     with Gradebook(ctx.db_url) as gb:
         sub = gb.find_submission(ctx.aid, student)

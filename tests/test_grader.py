@@ -152,6 +152,17 @@ ATTACKS = {
     "sys-exit": (lambda: in_forward("import sys; sys.exit(0)"), FULL - FORWARD, False),
     "kernel-crash": (lambda: in_forward("import ctypes; ctypes.string_at(0)"), FULL - FORWARD, False),
     "sys-exit-at-top-level": (lambda: add_cell(correct(), "import sys\nsys.exit('bye')", position=3), FULL, False),
+    "copies-the-reference": (copied_reference, FULL - FORWARD, False),
+    "harmless-warning-in-a-test": (lambda: edit_answer(correct(), "markov_estimate",
+        "    return (N + alpha) / (row_totals + alpha * V)",
+        "    import warnings\n"
+        "    class Noisy:\n"
+        "        def __init__(self, a):\n"
+        "            self.a = a\n"
+        "        def __array__(self, dtype=None, copy=None):\n"
+        "            warnings.warn('converted a Noisy result', UserWarning)\n"
+        "            return self.a if dtype is None else self.a.astype(dtype)\n"
+        "    return Noisy((N + alpha) / (row_totals + alpha * V))"), FULL, False),
     "megabytes-of-output": (lambda: add_cell(correct(), "for i in range(200_000):\n    print('x' * 100)"),
                             FULL, False),
 }
