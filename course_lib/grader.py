@@ -196,6 +196,7 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["JUPYTER_PATH"] = str(jupyter_path) + os.pathsep + env.get("JUPYTER_PATH", "")
+    os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]       # this process looks the kernelspec up too
     env["COURSE_SANDBOX_SECONDS"] = str(timeout)
     from course_lib.sandbox_kernel import isolation_available
 
@@ -314,24 +315,18 @@ def _find_culprit(ctx, folder, nb, name, env):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     trial = _as_graded(nb, ctx.source[name])
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        client = NotebookClient(trial, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
-                                interrupt_on_timeout=False, resources={"metadata": {"path": str(folder)}})
-        current = {"index": None}
+    client = NotebookClient(trial, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
+                            interrupt_on_timeout=False, resources={"metadata": {"path": str(folder)}})
+    current = {"index": None}
 
-        def on_start(cell, cell_index):
-            current["index"] = cell_index
-        client.on_cell_start = on_start
-        try:
-            client.execute()
-        except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError):
-            return current["index"]
-        return None
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    def on_start(cell, cell_index):
+        current["index"] = cell_index
+    client.on_cell_start = on_start
+    try:
+        client.execute(env=env)
+    except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError):
+        return current["index"]
+    return None
 
 
 def _neutralise(nb, index):
@@ -406,6 +401,9 @@ def grade_submission(ctx, student, path):
                 raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
         notes, reasons = _zero_copied_parts(ctx, student, canon)
         result["repairs"] += notes
+        notes, replay_reasons = _verify_outside_kernel(ctx, student, folder, canon, env)
+        result["repairs"] += notes
+        reasons = {**replay_reasons, **reasons}
         result.update(_collect(ctx, student, folder, reasons))
     except Exception as err:
         result["status"] = "failed"
@@ -443,6 +441,102 @@ def _zero_copied_parts(ctx, student, canon):
                 gb.db.commit()
             notes.append(f"{_gid(cell)} is not the student's own work ({'; '.join(reasons)}): "
                          f"{part or 'its part'} earns nothing")
+    return notes, by_test
+
+
+def _answer_names(source):
+    """Top-level names an answer cell defines (functions, classes, assignments)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def replay_notebook(source_nb, answer_sources):
+    """The test cells of an assignment, to run in a kernel that never ran the student's code.
+
+    Answer cells become placeholders for the names they define; before each test cell, a
+    cell switches the grading helpers to answering graded calls from that cell's receipts.
+    """
+    cells = []
+    for cell in source_nb.cells:
+        meta = _nbgrader(cell)
+        if cell.cell_type != "code" or not meta:
+            continue
+        if meta.get("solution"):
+            names = sorted(_answer_names(cell.source) | _answer_names(answer_sources.get(_gid(cell), "")))
+            stub = "\n".join(f"def {n}(*args, **kwargs):\n    raise RuntimeError('replay placeholder')"
+                             for n in names if n.isidentifier()) or "pass"
+            cells.append(nbformat.v4.new_code_cell(stub))
+        elif meta.get("grade"):
+            cells.append(nbformat.v4.new_code_cell(
+                f"import course_lib.grading as _course_grading\n_course_grading.replay_cell({_gid(cell)!r})"))
+            cells.append(copy.deepcopy(cell))
+        elif meta.get("locked"):
+            cells.append(copy.deepcopy(cell))
+    for i, cell in enumerate(cells):
+        cell.id = f"replay-{i}"
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb = copy.deepcopy(source_nb)
+    nb.cells = cells
+    return nb
+
+
+def _verify_outside_kernel(ctx, student, folder, canon, env):
+    """Run the test cells again, from the receipts, in a fresh sandbox kernel; a test that
+    passed in the student's kernel but fails here earns nothing (its checks were tampered with)."""
+    from nbclient import NotebookClient
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import determine_grade
+
+    from course_lib.grading import RECEIPT_MIME
+
+    notes, by_test = [], {}
+    for name in ctx.notebooks:
+        graded = nbformat.read(folder / "autograded" / student / ctx.aid / name, as_version=4)
+        receipts = {}
+        for cell in graded.cells:
+            if _nbgrader(cell).get("grade") and not _nbgrader(cell).get("solution"):
+                receipts[_gid(cell)] = [o["data"][RECEIPT_MIME] for o in cell.get("outputs", [])
+                                        if o.get("output_type") == "display_data" and RECEIPT_MIME in o.get("data", {})]
+        replay_dir = folder / "replay"
+        replay_dir.mkdir(exist_ok=True)
+        os.chmod(replay_dir, 0o755)
+        rfile = replay_dir / f"{Path(name).stem}.receipts.json"
+        rfile.write_text(json.dumps(receipts))
+        os.chmod(rfile, 0o644)
+        answers = {_gid(c): c.source for c in canon[name].cells if _is_answer(c)}
+        nb = replay_notebook(ctx.source[name], answers)
+        client = NotebookClient(nb, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
+                                resources={"metadata": {"path": str(replay_dir)}})
+        client.execute(env=dict(env, COURSE_GRADING_REPLAY=str(rfile)))
+        with Gradebook(ctx.db_url) as gb:
+            for cell in nb.cells:
+                meta = _nbgrader(cell)
+                if not (meta.get("grade") and not meta.get("solution")):
+                    continue
+                cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream"
+                                and o.get("name") == "stderr" and "Warning: " in o.get("text", ""))]
+                replay_score, _ = determine_grade(cell)
+                grade = gb.find_grade(_gid(cell), Path(name).stem, ctx.aid, student)
+                if replay_score is not None and replay_score < grade.score:
+                    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.get("output_type") == "error"]
+                    why = errors[0] if errors else "the check did not pass outside the student's kernel"
+                    grade.manual_score = float(replay_score)
+                    by_test[_gid(cell)] = f"checked outside your kernel: {why}"
+                    notes.append(f"{_gid(cell)} passed in the student's kernel but not when checked outside it "
+                                 f"({why[:200]}); it earns {replay_score:g}")
+            gb.db.commit()
     return notes, by_test
 
 

@@ -90,6 +90,8 @@ def main(argv=None):
         "JUPYTER_RUNTIME_DIR": os.path.join(home, ".runtime"),
         "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
     })
+    if not os.environ.get("COURSE_GRADING_REPLAY"):
+        os.environ["COURSE_GRADING_RECORD"] = "1"            # graded calls leave receipts
 
     pidfile = os.environ.pop("COURSE_SANDBOX_PIDFILE", "")
     if pidfile:                                               # the grader kills this group on timeout
@@ -111,7 +113,7 @@ def main(argv=None):
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(WALL_LIMIT)
 
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "--IPKernelApp.log_level=ERROR", *argv])
 
 
 if __name__ == "__main__":

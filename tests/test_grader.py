@@ -163,6 +163,27 @@ ATTACKS = {
         "            warnings.warn('converted a Noisy result', UserWarning)\n"
         "            return self.a if dtype is None else self.a.astype(dtype)\n"
         "    return Noisy((N + alpha) / (row_totals + alpha * V))"), FULL, False),
+    # each of these fools the checks inside the student's kernel; the replay outside it is not fooled
+    "monkeypatch-numpy": (lambda: add_cell(wrong_forward(), (
+        "np.any = lambda *a, **k: False\nnp.allclose = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None")), FULL - FORWARD, False),
+    "monkeypatch-grading-helpers": (lambda: add_cell(wrong_forward(), (
+        "import course_lib.grading as G\n"
+        "G.check_array = lambda *a, **k: None\nG.check_scalar = lambda *a, **k: None")), FULL - FORWARD, False),
+    "monkeypatch-ipython-and-builtins": (lambda: add_cell(wrong_forward(), (
+        "import builtins\n"
+        "ip = get_ipython()\n"
+        "ip.showtraceback = lambda *a, **k: None\n"
+        "_run_cell, _run_cell_async = ip.run_cell, ip.run_cell_async\n"
+        "def _clean(r):\n"
+        "    r.error_in_exec = None\n"
+        "    r.error_before_exec = None\n"
+        "    return r\n"
+        "ip.run_cell = lambda *a, **k: _clean(_run_cell(*a, **k))\n"
+        "async def _async(*a, **k):\n"
+        "    return _clean(await _run_cell_async(*a, **k))\n"
+        "ip.run_cell_async = _async\n"
+        "builtins.AssertionError = type('AssertionError', (Exception,), {})")), FULL - FORWARD, False),
     "megabytes-of-output": (lambda: add_cell(correct(), "for i in range(200_000):\n    print('x' * 100)"),
                             FULL, False),
 }
@@ -238,6 +259,19 @@ def test_repairs_are_reported(graded):
         assert any("stopped or hung the kernel" in rep for rep in res[name]["repairs"]), name
 
 
+@pytest.mark.parametrize("name", [n for n in ATTACKS if n.startswith("monkeypatch")])
+def test_monkeypatching_fools_the_kernel_but_not_the_replay(graded, name):
+    """The in-kernel checks were fooled (the attack is real), and the replay caught it."""
+    repairs = graded["results"][name]["repairs"]
+    assert any("test_forward_visible passed in the student's kernel but not when checked outside it" in r
+               for r in repairs), repairs
+
+
+def test_honest_submissions_pass_the_replay(graded):
+    for name in ("plain-correct", "plain-wrong-forward", "duplicated-cells"):
+        assert not any("checked outside" in r for r in graded["results"][name]["repairs"]), name
+
+
 def test_failures_are_explained(graded):
     r = graded["results"]["plain-wrong-forward"]
     msgs = {p["cell"]: p["message"] for p in r["parts"]}
@@ -280,3 +314,32 @@ def test_classroom_workflow_calls_the_grader_with_real_options():
     for flag in [w for w in run.split() if w.startswith("--")]:
         assert flag in helptext, f"the workflow uses {flag}, which course-grade does not have"
     assert "constraints.txt" in next(s["run"] for s in steps if "Install" in s.get("name", ""))
+
+
+@pytest.mark.parametrize("aid", sorted(p.name for p in (gs.REPO / "solutions").iterdir() if p.is_dir()))
+def test_course_grade_agrees_with_the_typical_mistakes_table(aid, tmp_path):
+    """On every assignment, course-grade (with its replay outside the kernel) gives a correct
+    submission full marks and takes from each sampled typical mistake exactly its parts."""
+    from grading_cases import MUTANTS as ALL
+    from nbgrader.api import Gradebook  # noqa: F401  (the grader needs it; fail early if absent)
+
+    from course_lib.grader import grade
+
+    nb = f"{aid}.ipynb"
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"].get("points", 0)
+              for c in nbformat.read(gs.REPO / "solutions" / aid / nb, as_version=4).cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    full = sum(points.values())
+    cases = {"correct": (gs.filled_submission(aid, nb), full)}
+    for name in list(ALL[aid])[:3]:
+        mutations, lost = ALL[aid][name]
+        cases[name] = (gs.filled_submission(aid, nb, mutations.get(nb, {})), full - sum(points[g] for g in lost))
+    paths = []
+    for name, (sub, _) in cases.items():
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps(sub))
+        paths.append(str(tmp_path / f"{name}.ipynb"))
+    results = grade(aid, paths, jobs=2, work=tmp_path / "work", course=gs.REPO, progress=False)
+    got = {r["student"]: (r["score"], r["max_score"], r["repairs"]) for r in results}
+    for name, (_, want) in cases.items():
+        assert got[name][:2] == (want, full), (name, got[name])
+        assert not got[name][2], (name, got[name][2])
