@@ -81,6 +81,11 @@ def main(argv=None):
     else:
         argv[index] = private_conn
 
+    replay = os.environ.get("COURSE_GRADING_REPLAY")
+    if replay:                                                # readable after the switch below
+        private_replay = os.path.join(home, "receipts.json")
+        shutil.copy(replay, private_replay)
+        os.environ["COURSE_GRADING_REPLAY"] = private_replay
     for name in list(os.environ):
         if SECRET.search(name):
             del os.environ[name]
