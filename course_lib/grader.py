@@ -195,7 +195,8 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     _sandbox_kernelspec(jupyter_path)
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["JUPYTER_PATH"] = str(jupyter_path) + os.pathsep + env.get("JUPYTER_PATH", "")
+    env["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_path), *[p for p in env.get("JUPYTER_PATH", "").split(os.pathsep)
+                                                                 if p and "course-grade" not in p]])
     os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]       # this process looks the kernelspec up too
     env["COURSE_SANDBOX_SECONDS"] = str(timeout)
     from course_lib.sandbox_kernel import isolation_available
@@ -399,6 +400,7 @@ def grade_submission(ctx, student, path):
                     break
             if not fixed:
                 raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
+        _clear_grader_verdicts(ctx, student)
         notes, reasons = _zero_copied_parts(ctx, student, canon)
         result["repairs"] += notes
         notes, replay_reasons = _verify_outside_kernel(ctx, student, folder, canon, env)
@@ -410,6 +412,19 @@ def grade_submission(ctx, student, path):
         result["errors"].append(f"{type(err).__name__}: {err}")
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
+
+
+def _clear_grader_verdicts(ctx, student):
+    """Forget the verdicts an earlier run of this grader left on the student's test cells
+    (a regrade in a lasting gradebook starts from nbgrader's own scores)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(ctx.db_url) as gb:
+        for nb in gb.find_submission(ctx.aid, student).notebooks:
+            for grade in nb.grades:
+                if grade.cell_type == "code" and grade.manual_score is not None:
+                    grade.manual_score = None
+        gb.db.commit()
 
 
 def _zero_copied_parts(ctx, student, canon):
@@ -435,6 +450,7 @@ def _zero_copied_parts(ctx, student, canon):
                 for gid in tests:
                     grade = gb.find_grade(gid, Path(name).stem, ctx.aid, student)
                     grade.manual_score = 0.0
+                    grade.needs_manual_grade = False
                     by_test[gid] = "not the student's own work: " + "; ".join(reasons)
                 comment = gb.find_comment(_gid(cell), Path(name).stem, ctx.aid, student)
                 comment.manual_comment = "; ".join(reasons)
@@ -520,6 +536,10 @@ def _verify_outside_kernel(ctx, student, folder, canon, env):
         client = NotebookClient(nb, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
                                 resources={"metadata": {"path": str(replay_dir)}})
         client.execute(env=dict(env, COURSE_GRADING_REPLAY=str(rfile)))
+        for cell in nb.cells:                 # a replay that cannot read its receipts proves nothing
+            if "replay_cell(" in cell.source and any(o.get("output_type") == "error" for o in cell.outputs):
+                err = next(o for o in cell.outputs if o.get("output_type") == "error")
+                raise RuntimeError(f"the replay could not load the receipts: {err.get('ename')}: {err.get('evalue')}")
         with Gradebook(ctx.db_url) as gb:
             for cell in nb.cells:
                 meta = _nbgrader(cell)
@@ -533,6 +553,7 @@ def _verify_outside_kernel(ctx, student, folder, canon, env):
                     errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.get("output_type") == "error"]
                     why = errors[0] if errors else "the check did not pass outside the student's kernel"
                     grade.manual_score = float(replay_score)
+                    grade.needs_manual_grade = False
                     by_test[_gid(cell)] = f"checked outside your kernel: {why}"
                     notes.append(f"{_gid(cell)} passed in the student's kernel but not when checked outside it "
                                  f"({why[:200]}); it earns {replay_score:g}")
