@@ -186,6 +186,13 @@ def _encode(value, depth=0):
         return {"t": type(value).__name__, "v": [_encode(v, depth + 1) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: _encode(v, depth + 1) for k, v in value.items()}}
+    if hasattr(value, "__array__"):                      # an array-like answer: record its values
+        try:
+            arr = np.asarray(value)
+        except Exception:
+            arr = None
+        if arr is not None and arr.dtype.kind in "biufc":
+            return _encode(arr, depth)
     return {"t": "opaque", "type": type(value).__name__}
 
 
