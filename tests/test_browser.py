@@ -1,0 +1,283 @@
+"""End to end in a real browser: a student starts `make lab`, fills in an answer of assignment 1
+in JupyterLab, runs the visible test, presses nbgrader's Validate button, and runs a lecture.
+
+Driven with Playwright in Debian's headless Chromium (/usr/bin/chromium; `.ci/run` installs it).
+Playwright's own browser downloads are never used. Screenshots are kept in
+.artifacts/screenshots/. Nothing committed changes: the assignment is answered in a copy
+under .artifacts/browser/ (removed afterwards), the lecture is run but never saved (autosave
+is off), and the test fails, restoring it, if the lecture file changed anyway. Jupyter's state
+stays in .venv (the Makefile) and in temporary folders, Chromium's in a temporary profile."""
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed; .ci/run installs it (apt-get install chromium)",
+                allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
+
+from test_lab import TOKEN, call, free_port  # noqa: E402  (same token and helpers as test_lab)
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / ".artifacts"
+SHOTS = ARTIFACTS / "screenshots"
+ASSIGNMENT = REPO / "assignments" / "a1_markov_hmm" / "a1_markov_hmm.ipynb"
+LECTURE = REPO / "notebooks" / "00_welcome.ipynb"
+TIMEOUT_MS = 120_000        # every wait: the machine may be slow and busy with other tests
+VALIDATE_TIMEOUT_MS = 300_000
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# JupyterLab user settings for the test server: no autosave (a lecture that is run must not be
+# written back) and no news or update checks (no network, no notification over the notebook).
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false", "checkForUpdates": False},
+}
+
+ANSWER = '''def estimate_transition_matrix(sequences, n_symbols, alpha=1.0):
+    """Additively smoothed first-order transition matrix, shape (V, V)."""
+    N = np.zeros((n_symbols, n_symbols))
+    for s in sequences:
+        s = np.asarray(s)
+        np.add.at(N, (s[:-1], s[1:]), 1)
+    return (N + alpha) / (N.sum(axis=1, keepdims=True) + alpha * n_symbols)
+'''
+
+# Selectors (JupyterLab 4.x, nbgrader 0.9.6 lab extension).
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"           # the notebook in the active tab
+CELL = ".jp-Notebook .jp-Cell"
+IDLE = '.jp-Notebook-ExecutionIndicator[data-status="idle"]'  # kernel status in the toolbar
+OUTPUT = ".jp-OutputArea-output"
+STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'  # stderr and tracebacks
+VALIDATE = ".validate-button"                                  # nbgrader's toolbar button
+DIALOG = ".jp-Dialog"
+
+# All code cells have run ([n]:), or one wrote to stderr (Run All stops at an error); none is queued.
+RUN_ALL_DONE = """sel => {
+    const nb = document.querySelector(sel);
+    if (!nb) return false;
+    const prompts = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
+    if (prompts.length === 0 || prompts.some(p => p.includes('*'))) return false;
+    return prompts.every(p => /^\\[\\d+\\]:$/.test(p))
+        || nb.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null;
+}"""
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """`make lab` as a student runs it, on a free port, with a token and throwaway lab settings
+    and workspaces. `allow_hidden` lets it open the scratch copy under .artifacts/."""
+    state = tmp_path_factory.mktemp("lab-state")
+    for name, value in LAB_SETTINGS.items():
+        path = state / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    (state / "workspaces").mkdir()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
+    env.pop("MPLBACKEND", None)   # conftest's Agg would hide the plots; a student's kernel shows them inline
+    port = free_port()
+    args = (f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={TOKEN} --ServerApp.port_retries=0"
+            " --ContentsManager.allow_hidden=True")
+    log = (state / "lab.log").open("w")
+    proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={args}"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                call(base, "/api/status")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if proc.poll() is not None or time.time() > deadline:
+                    log.flush()
+                    pytest.fail(f"make lab did not serve on port {port}:\n"
+                                f"{(state / 'lab.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's Chromium with a fresh profile; HOME and XDG folders point into it as well."""
+    profile = tmp_path_factory.mktemp("chromium")
+    env = dict(os.environ, HOME=str(profile), XDG_CONFIG_HOME=str(profile / "config"),
+               XDG_CACHE_HOME=str(profile / "cache"))
+    with playwright_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile / "user-data"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            env=env, viewport={"width": 1400, "height": 900})
+        try:
+            context.set_default_timeout(TIMEOUT_MS)
+            playwright_api.expect.set_options(timeout=TIMEOUT_MS)
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page()
+    try:
+        yield pg
+    finally:
+        pg.close()
+
+
+@pytest.fixture
+def assignment_copy():
+    """A scratch copy of the assignment in a git-ignored folder, removed afterwards."""
+    (ARTIFACTS / "browser").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=ARTIFACTS / "browser"))
+    copy = scratch / ASSIGNMENT.parent.name / ASSIGNMENT.name
+    copy.parent.mkdir()
+    shutil.copyfile(ASSIGNMENT, copy)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (ARTIFACTS / "browser").rmdir()   # only if no other run is using it
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name):
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            shot(page, f"{name}-FAILED")
+        raise
+
+
+def open_notebook(page, lab, path):
+    """Open a notebook by URL (`?reset`: no tabs restored) and wait for its kernel to be idle."""
+    page.goto(f"{lab}/lab/tree/{path}?reset&token={TOKEN}")
+    nb = page.locator(NOTEBOOK)
+    nb.locator(CELL).first.wait_for()
+    nb.locator(IDLE).wait_for()
+    return nb
+
+
+def run_cell(page, cell):
+    """Select a cell in command mode (click its prompt) and press Shift+Enter."""
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_student_answers_runs_visible_test_and_validates(lab, page, assignment_copy):
+    expect = playwright_api.expect
+    cells_json = json.loads(assignment_copy.read_text(encoding="utf-8"))["cells"]
+
+    def index(grade_id):
+        return next(i for i, c in enumerate(cells_json)
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+    setup, answer, visible = index("setup"), index("markov_estimate"), index("test_markov_visible")
+    assert "raise NotImplementedError()" in "".join(cells_json[answer]["source"])
+
+    with screenshot_on_failure(page, "a1"):
+        nb = open_notebook(page, lab, assignment_copy.relative_to(REPO).as_posix())
+        cells = nb.locator(CELL)
+        expect(cells).to_have_count(len(cells_json))   # every cell is in the DOM, in file order
+
+        # Fill in Part 1: click into the editor, select all, type the answer (inserted as text,
+        # so that the editor's auto-indent and bracket closing do not alter it).
+        editor = cells.nth(answer).locator(".cm-content")
+        expect(editor).to_contain_text("# YOUR CODE HERE")
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.insert_text(ANSWER)
+        page.keyboard.press("Escape")
+        expect(editor).to_contain_text("np.add.at(N, (s[:-1], s[1:]), 1)")
+        expect(editor).not_to_contain_text("NotImplementedError")
+        shot(page, "a1-1-answer-filled")
+
+        for i in (setup, answer, visible):
+            run_cell(page, cells.nth(i))
+        result = cells.nth(visible).locator(OUTPUT)
+        expect(result).to_contain_text("✔ Part 1, visible tests: all checks passed")
+        for i in (setup, answer, visible):
+            expect(cells.nth(i).locator(STDERR)).to_have_count(0)
+        result.scroll_into_view_if_needed()
+        shot(page, "a1-2-visible-test-passed")
+
+        # Validate saves the notebook, then nbgrader runs it in a fresh kernel.
+        nb.locator(VALIDATE).click()
+        dialog = page.locator(DIALOG)
+        dialog.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+        text = dialog.inner_text()
+        assert "Validation Results" in dialog.locator(".jp-Dialog-header").inner_text(), text
+        expect(dialog.locator("#validation-message")).to_have_class(re.compile(r"\bvalidation-failed\b"))
+        shot(page, "a1-3-validate-dialog")
+        assert "The following cell failed" in text and "NotImplementedError" in text, text
+        for part in (2, 3, 4, 5):        # the parts not done fail ...
+            assert f"Part {part}, visible" in text, text
+        assert "Part 1, visible" not in text, text   # ... and the answered one passes
+        dialog.locator(".jp-mod-accept").click()
+        expect(dialog).to_have_count(0)
+
+    saved = json.loads(assignment_copy.read_text(encoding="utf-8"))["cells"][answer]
+    assert "np.add.at" in "".join(saved["source"]), "Validate saved the answered notebook"
+
+
+def test_lecture_runs_all_cells_without_errors(lab, page):
+    expect = playwright_api.expect
+    before = LECTURE.read_bytes()
+    try:
+        with screenshot_on_failure(page, "lecture"):
+            nb = open_notebook(page, lab, LECTURE.relative_to(REPO).as_posix())
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page.wait_for_function(RUN_ALL_DONE, arg=NOTEBOOK, timeout=TIMEOUT_MS)
+            nb.locator(IDLE).wait_for()
+            errors = nb.locator(STDERR)
+            assert errors.count() == 0, "stderr or error output:\n" + "\n---\n".join(errors.all_inner_texts())
+            n_code = sum(c["cell_type"] == "code" for c in json.loads(before)["cells"])
+            expect(nb.locator(".jp-CodeCell .jp-InputArea-prompt")).to_have_text(
+                [f"[{i}]:" for i in range(1, n_code + 1)])
+            expect(nb.locator(OUTPUT).filter(has_text="corpus:")).to_have_count(1)
+            plot = nb.locator(".jp-RenderedImage img")               # the matplotlib plot, inline
+            expect(plot).to_have_count(1)
+            plot.scroll_into_view_if_needed()
+            shot(page, "lecture-00-run-all")
+    finally:
+        if LECTURE.read_bytes() != before:
+            LECTURE.write_bytes(before)
+            pytest.fail(f"{LECTURE.relative_to(REPO)} was written by the browser session (restored)")
