@@ -343,3 +343,32 @@ def test_course_grade_agrees_with_the_typical_mistakes_table(aid, tmp_path):
     for name, (_, want) in cases.items():
         assert got[name][:2] == (want, full), (name, got[name])
         assert not got[name][2], (name, got[name][2])
+
+
+def test_monkeypatching_torch_is_caught(tmp_path):
+    """a3's visible GRU test uses torch.nn.GRUCell as its oracle. A wrong GRU plus a patched
+    GRUCell.forward (answering with the student's own step) passes inside the kernel; the
+    replay, with an untouched torch, takes the part's points back."""
+    from grading_cases import MUTANTS as ALL
+
+    from course_lib.grader import grade
+
+    aid, nb = "a3_lstm_gru", "a3_lstm_gru.ipynb"
+    sub = gs.filled_submission(aid, nb, ALL[aid]["gru-z-swapped"][0][nb])
+    add_cell(sub, (
+        "import torch\n"
+        "def _fake_forward(self, x, h):\n"
+        "    w = lambda p: p.detach().numpy()\n"
+        "    out = gru_step_forward(x.numpy(), h.numpy(), w(self.weight_ih).T, w(self.weight_hh).T,\n"
+        "                           w(self.bias_ih), w(self.bias_hh))[0]\n"
+        "    return torch.from_numpy(out)\n"
+        "torch.nn.GRUCell.forward = _fake_forward"), position=len(sub.cells))
+    # the patch must come after the answer cells; move it just after the GRU answer
+    gids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in sub.cells]
+    patch = sub.cells.pop()
+    sub.cells.insert(gids.index("gru_step_forward") + 1, patch)
+    (tmp_path / "torch-patch.ipynb").write_text(json.dumps(sub))
+    [r] = grade(aid, [str(tmp_path / "torch-patch.ipynb")], work=tmp_path / "work", course=gs.REPO, progress=False)
+    assert any("test_gru_step_visible passed in the student's kernel but not when checked outside it" in rep
+               for rep in r["repairs"]), r["repairs"]
+    assert r["score"] == r["max_score"] - 3, (r["score"], r["repairs"])
