@@ -144,6 +144,7 @@ def browser(tmp_path_factory):
             yield context
         finally:
             context.close()
+            shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture
@@ -178,6 +179,7 @@ def shot(page, name):
 
 @contextlib.contextmanager
 def screenshot_on_failure(page, name):
+    (SHOTS / f"{name}-FAILED.png").unlink(missing_ok=True)   # none left over from an earlier run
     try:
         yield
     except BaseException:
