@@ -30,6 +30,7 @@ our 1 - z = sigmoid(-a_z), so their update-gate weights and bias are the negativ
 """
 
 import numpy as np
+from scipy.special import expit as _sigmoid  # 1 / (1 + exp(-a)), no overflow
 
 from course_lib.validation import check_shape as _check_array
 
@@ -40,11 +41,6 @@ __all__ = [
     "gru_backward",
 ]
 
-
-def _sigmoid(a):
-    """Logistic function 1 / (1 + exp(-a)), without overflow for large negative a."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def gru_step_forward(x, h_prev, Wx, Wh, bx, bh, reset_after=True):

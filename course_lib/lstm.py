@@ -15,6 +15,7 @@ peephole LSTM and its variants are in course_lib.lstm_variants.
 """
 
 import numpy as np
+from scipy.special import expit as _sigmoid  # 1 / (1 + exp(-a)), no overflow
 
 from course_lib.validation import check_shape as _check_array
 
@@ -25,11 +26,6 @@ __all__ = [
     "lstm_backward",
 ]
 
-
-def _sigmoid(a):
-    """Logistic function 1 / (1 + exp(-a)), without overflow for large negative a."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
