@@ -13,11 +13,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
-import urllib.error
 from pathlib import Path
 
 import pytest
@@ -28,7 +24,7 @@ if not os.path.exists(CHROMIUM):
                 allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
 
-from test_lab import TOKEN, call, free_port  # noqa: E402  (same token and helpers as test_lab)
+from test_lab import TOKEN, serve_lab  # noqa: E402  (same server and helpers as test_lab)
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -80,16 +76,6 @@ RUN_ALL_DONE = """sel => {
 }"""
 
 
-def _stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """`make lab` as a student runs it, on a free port, with a token and throwaway lab settings
@@ -103,29 +89,8 @@ def lab(tmp_path_factory):
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
     env.pop("MPLBACKEND", None)   # conftest's Agg would hide the plots; a student's kernel shows them inline
-    port = free_port()
-    args = (f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={TOKEN} --ServerApp.port_retries=0"
-            " --ContentsManager.allow_hidden=True")
-    log = (state / "lab.log").open("w")
-    proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={args}"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                call(base, "/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if proc.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    pytest.fail(f"make lab did not serve on port {port}:\n"
-                                f"{(state / 'lab.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+    with serve_lab(state / "lab.log", "--ContentsManager.allow_hidden=True", env=env) as base:
         yield base
-    finally:
-        _stop(proc)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """`make lab` serves the course: JupyterLab answers, nbgrader's lab extension is installed
 and enabled, and the Validate button's server endpoint validates an assignment."""
 
+import contextlib
 import json
 import os
 import signal
@@ -30,30 +31,46 @@ def call(base, path, data=None):
         return resp.status, resp.read().decode()
 
 
-@pytest.fixture(scope="module")
-def lab():
-    port = free_port()
-    args = f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={TOKEN} --ServerApp.port_retries=0"
-    proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={args}"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
+def stop(proc):
+    """End a process group started with start_new_session, politely first."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            call(base, "/api/status")
-            break
-        except (urllib.error.URLError, ConnectionError, OSError):
-            if proc.poll() is not None or time.time() > deadline:
-                os.killpg(proc.pid, signal.SIGTERM)
-                pytest.fail(f"make lab did not serve on port {port}:\n{proc.stdout.read()[-3000:]}")
-            time.sleep(0.5)
-    yield base
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serve_lab(log_path, extra_args="", env=None, wait=180):
+    """`make lab` as a student runs it, on a free port with a token; yields the base URL."""
+    port = free_port()
+    args = f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={TOKEN} --ServerApp.port_retries=0 {extra_args}"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={args}"],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + wait
+            while True:
+                try:
+                    call(base, "/api/status")
+                    break
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    if proc.poll() is not None or time.time() > deadline:
+                        log.flush()
+                        pytest.fail(f"make lab did not serve on port {port}:\n{Path(log_path).read_text()[-3000:]}")
+                    time.sleep(0.5)
+            yield base
+        finally:
+            stop(proc)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with serve_lab(tmp_path_factory.mktemp("lab") / "lab.log") as base:
+        yield base
 
 
 def test_lab_page_and_nbgrader_extension(lab):
