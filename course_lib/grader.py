@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib.course import course_root
+from course_lib.sandbox_kernel import process_start_time
 
 SANDBOX_KERNEL = "course-sandbox"
 NEUTRALISED = ('raise RuntimeError("When graded, this cell stopped or hung the kernel, so it was not run '
@@ -290,11 +291,21 @@ def _kill_group(pgid):
 
 
 def _kill_kernels(pidfile):
+    """Kill the process groups of the sandbox kernels listed in `pidfile` ("pid start-time" lines).
+    A kernel still running is killed with its group only if it is the same process (its start
+    time matches), since a pid freed by a kernel that ended may already belong to another program,
+    a student's JupyterLab kernel for one. A group whose leader is gone is still killed: Linux
+    does not hand out a pid while a process group of that number exists."""
     if not pidfile.exists():
         return
-    for line in pidfile.read_text().split():
-        if line.isdigit():
-            _kill_group(int(line))
+    for line in pidfile.read_text().splitlines():
+        fields = line.split()
+        if len(fields) != 2 or not all(f.isdigit() for f in fields):
+            continue
+        pid, started = int(fields[0]), int(fields[1])
+        now = process_start_time(pid)
+        if now is None or now == started:
+            _kill_group(pid)
     pidfile.unlink()
 
 

@@ -39,6 +39,17 @@ def _drop_to_nobody():
     os.setuid(nobody.pw_uid)
 
 
+def process_start_time(pid):
+    """The start time of process `pid` (clock ticks after boot, /proc/<pid>/stat field 22), or
+    None when there is no such process. A pid with its start time names one process for good:
+    pids are reused, and a pid alone could name somebody else's process later."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def isolation_available():
     """True when this process is root and `nobody` can start this Python with ipykernel.
 
@@ -100,8 +111,8 @@ def main(argv=None):
 
     pidfile = os.environ.pop("COURSE_SANDBOX_PIDFILE", "")
     if pidfile:                                               # the grader kills this group on timeout
-        with open(pidfile, "a") as f:
-            f.write(f"{os.getpid()}\n")
+        with open(pidfile, "a") as f:                        # exec keeps the pid and start time
+            f.write(f"{os.getpid()} {process_start_time(os.getpid())}\n")
 
     if os.environ.pop("COURSE_SANDBOX_ISOLATE", "") == "1" and os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody")

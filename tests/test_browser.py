@@ -75,6 +75,33 @@ RUN_ALL_DONE = """sel => {
         || nb.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null;
 }"""
 
+# Some code cell is queued or has run: the kernel took the Run All.
+RUN_ALL_STARTED = """sel => {
+    const nb = document.querySelector(sel);
+    return !!nb && [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+        .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent));
+}"""
+
+# What the page shows, for a failure message: prompts, kernel status, dialogs and notifications.
+PAGE_STATE = """sel => {
+    const nb = document.querySelector(sel);
+    const texts = q => [...document.querySelectorAll(q)].map(e => e.innerText.trim().slice(0, 300));
+    return {
+        prompts: nb ? [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim()) : null,
+        kernel: nb ? [...nb.querySelectorAll('.jp-Notebook-ExecutionIndicator')].map(e => e.dataset.status) : null,
+        kernel_name: texts('.jp-KernelName'),
+        dialogs: texts('.jp-Dialog'),
+        notifications: texts('.jp-Notification-Toast, .jp-toast-message'),
+        active_tab: texts('.lm-TabBar-tab.lm-mod-current'),
+    };
+}"""
+
+
+def page_state(page):
+    with contextlib.suppress(Exception):
+        return json.dumps(page.evaluate(PAGE_STATE, NOTEBOOK), indent=1)
+    return "(page state unavailable)"
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -168,6 +195,26 @@ def run_cell(page, cell):
     page.keyboard.press("Shift+Enter")
 
 
+def run_all(page, nb):
+    """Run > Run All Cells from the menu bar. The command acts on the current notebook, so focus
+    one of its cells first and pick the item only once it is enabled; then wait until a prompt
+    shows that the kernel took the work. A click that a busy page lost is repeated, once."""
+    item = page.locator(".lm-Menu-item:not(.lm-mod-disabled)").filter(
+        has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")))
+    for attempt in (1, 2):
+        nb.locator(".jp-CodeCell .jp-InputPrompt").first.click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        item.click()
+        try:
+            page.wait_for_function(RUN_ALL_STARTED, arg=NOTEBOOK, timeout=60_000)
+            return
+        except playwright_api.TimeoutError:
+            if attempt == 2:
+                pytest.fail("Run All Cells did not start a cell in 60 s, twice; the page shows:\n"
+                            + page_state(page))
+            page.keyboard.press("Escape")
+
+
 def test_student_answers_runs_visible_test_and_validates(lab, page, assignment_copy):
     expect = playwright_api.expect
     cells_json = json.loads(assignment_copy.read_text(encoding="utf-8"))["cells"]
@@ -230,9 +277,12 @@ def test_lecture_runs_all_cells_without_errors(lab, page):
     try:
         with screenshot_on_failure(page, "lecture"):
             nb = open_notebook(page, lab, LECTURE.relative_to(REPO).as_posix())
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-            page.wait_for_function(RUN_ALL_DONE, arg=NOTEBOOK, timeout=VALIDATE_TIMEOUT_MS)
+            run_all(page, nb)
+            try:
+                page.wait_for_function(RUN_ALL_DONE, arg=NOTEBOOK, timeout=VALIDATE_TIMEOUT_MS)
+            except playwright_api.TimeoutError:
+                pytest.fail(f"Run All did not finish in {VALIDATE_TIMEOUT_MS // 1000} s; the page shows:\n"
+                            + page_state(page))
             nb.locator(IDLE).wait_for()
             errors = nb.locator(STDERR)
             assert errors.count() == 0, "stderr or error output:\n" + "\n---\n".join(errors.all_inner_texts())

@@ -372,3 +372,28 @@ def test_monkeypatching_torch_is_caught(tmp_path):
     assert any("test_gru_step_visible passed in the student's kernel but not when checked outside it" in rep
                for rep in r["repairs"]), r["repairs"]
     assert r["score"] == r["max_score"] - 3, (r["score"], r["repairs"])
+
+
+def test_timeout_kill_spares_a_process_that_reuses_a_kernel_pid(tmp_path):
+    """The grader kills sandbox kernels by the pid they recorded. A recorded pid whose process is
+    gone may be handed to another program (here: a live process whose start time differs from the
+    recorded one); that program survives, while a process whose start time matches is killed."""
+    from course_lib.grader import _kill_kernels
+    from course_lib.sandbox_kernel import process_start_time
+
+    def sleeper():
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+
+    other, kernel = sleeper(), sleeper()
+    try:
+        pidfile = tmp_path / "kernel.pids"
+        pidfile.write_text(f"{other.pid} {process_start_time(other.pid) - 1}\n"
+                           f"{kernel.pid} {process_start_time(kernel.pid)}\n")
+        _kill_kernels(pidfile)
+        assert kernel.wait(timeout=10) == -9
+        assert other.poll() is None, "a process that only shares a recorded pid was killed"
+        assert not pidfile.exists()
+    finally:
+        for p in (other, kernel):
+            p.kill()
+            p.wait()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("lab")   # one server for the module's tests
+
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "course-test-token"
 

@@ -86,3 +86,24 @@ def test_environment_yml_matches_pyproject():
     deps = [re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in project["dependencies"]]
     for dep in deps:
         assert dep.lower() in env.lower(), f"environment.yml lacks {dep}"
+
+
+def test_xdist_groups_keep_a_group_on_one_worker(tmp_path):
+    """`make test` runs `pytest -n 2 --dist loadgroup`, and the suite relies on xdist_group to keep
+    a module's tests (and its module-scoped fixture: one JupyterLab server, one grading run) on one
+    worker. Some pytest and pytest-xdist releases together ignore the mark (pytest 9.2 with xdist
+    3.8); this runs a small suite with the installed pair and checks where its tests ran."""
+    (tmp_path / "test_grouped.py").write_text(
+        "import os\nimport pytest\n\n"
+        "pytestmark = pytest.mark.xdist_group('together')\n\n"
+        "@pytest.mark.parametrize('i', range(8))\n"
+        "def test_here(i):\n"
+        "    with open(f'worker-{i}.txt', 'w') as f:\n"
+        "        f.write(os.environ['PYTEST_XDIST_WORKER'])\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+         "test_grouped.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    workers = {(tmp_path / f"worker-{i}.txt").read_text() for i in range(8)}
+    assert len(workers) == 1, f"the tests of one xdist_group ran on workers {sorted(workers)}"
