@@ -392,6 +392,7 @@ def grade_submission(ctx, student, path):
         cmd = [_bin("nbgrader"), "autograde", ctx.aid, f"--student={student}", "--force",
                f"--db={ctx.db_url}", f"--Execute.kernel_name={SANDBOX_KERNEL}",
                f"--Execute.timeout={ctx.cell_timeout}", "--Execute.interrupt_on_timeout=False"]
+        regraded = False
         for attempt in range(4):
             for name, nb in canon.items():
                 nbformat.write(nb, sub_dir / name)
@@ -410,7 +411,14 @@ def grade_submission(ctx, student, path):
                     fixed = True
                     break
             if not fixed:
-                raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
+                # Run cell by cell, the notebook showed no fault: the failure came from outside it,
+                # e.g. a kernel that died while starting on a busy machine. Grade it again, once.
+                if regraded:
+                    raise RuntimeError(f"autograde failed and no cell could be blamed:\n{_tail(out)}")
+                regraded = True
+                cause = ("its kernel died while starting" if "Kernel died before replying to kernel_info" in out
+                         else "no cell of the submission caused it")
+                result["repairs"].append(f"the first grading run failed ({cause}); the submission was graded again")
         _clear_grader_verdicts(ctx, student)
         notes, reasons = _zero_copied_parts(ctx, student, canon)
         result["repairs"] += notes

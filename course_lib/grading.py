@@ -7,7 +7,13 @@ largest error and where), so that a harmless warning never zeroes a cell (nbgrad
 reference implementation earns nothing.
 
     check_array(name, got, expected)       compare one output
+    check_output(name, got, expected, mistakes)
+                                           ... and name the typical mistake it equals
+    check_all(names, got, expected)        compare several outputs, say which are right
     graded_call(fn, *args, forbid=(...))   call a student function safely
+    call(fn, *args, case=...)              ... and turn its exceptions into messages
+    returns(out, fn_name, names)           check the shape of a returned tuple
+    with_finite_differences(check, ...)    back a comparison by a finite-difference check
     substitute(namespace, **objects)       run a part with the other parts replaced by
                                            references, so one mistake costs one part
     passed(part)                           the line a passing cell prints
@@ -25,7 +31,9 @@ import warnings
 
 import numpy as np
 
-__all__ = ["check_array", "check_scalar", "graded_call", "substitute", "passed", "GradingError"]
+__all__ = ["check_array", "check_scalar", "check_output", "check_all", "graded_call", "call", "returns",
+           "same", "mistake_hint", "finite_difference_report", "with_finite_differences", "substitute",
+           "passed", "GradingError"]
 
 
 class GradingError(AssertionError):
@@ -324,6 +332,117 @@ def substitute(namespace, **objects):
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
+
+
+def call(fn, *args, case="", forbid=()):
+    """graded_call, with any exception of the student's function turned into a GradingError
+    that names the function, the exception and the case."""
+    try:
+        return graded_call(fn, *args, forbid=forbid)
+    except GradingError:
+        raise
+    except Exception as err:
+        name = getattr(fn, "__name__", "your function")
+        raise GradingError(f"{name} raised {type(err).__name__}: {err} (case: {case})") from None
+
+
+def returns(out, fn_name, names, case=""):
+    """Check that `fn_name` returned a tuple of len(names) values; return it."""
+    if not (isinstance(out, tuple) and len(out) == len(names)):
+        got = f"a {type(out).__name__} of {len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise GradingError(f"{fn_name} must return a tuple of {len(names)} values ({', '.join(names)}), "
+                           f"got {got} (case: {case})")
+    return out
+
+
+def same(got, value, tol=1e-6):
+    """True when `got` has the shape of `value` and equals it entry by entry, to `tol`
+    (absolute and relative). Never raises: what is not numeric is not the same."""
+    try:
+        got = np.asarray(got, dtype=np.float64)
+        value = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    with np.errstate(all="ignore"):
+        return got.shape == value.shape and bool(np.all(np.abs(got - value) <= tol + tol * np.abs(value)))
+
+
+def mistake_hint(name, got, mistakes, template="Your {name} equals {description}."):
+    """A sentence naming the typical mistake whose result `got` equals, or "" when none does.
+
+    Args:
+        mistakes: (description, value) pairs, each value what a known mistake computes.
+        template: the sentence, with {name} and {description}.
+    """
+    for description, value in mistakes:
+        if same(got, value):
+            return template.format(name=name, description=description)
+    return ""
+
+
+def check_output(name, got, expected, mistakes=(), hint="", case=""):
+    """check_array; when a wrong `got` equals a typical wrong result, the hint names that mistake
+    ("Your h is what you get with <description>.") instead of the general `hint`."""
+    if not same(got, expected):
+        hint = mistake_hint(name, got, mistakes, "Your {name} is what you get with {description}.") or hint
+    check_array(name, got, expected, case=case, hint=hint)
+
+
+def check_all(names, got, expected, hints=None, case="", all_wrong_hint="", mistakes=()):
+    """check_output on several outputs at once. The message gives the first wrong output in
+    full, names the other wrong ones and the right ones; when all are wrong, `all_wrong_hint`
+    (usually the factor they share) is added.
+
+    Args:
+        hints: {name: hint} for the outputs.
+        mistakes: (description, values) pairs, values a tuple with one entry per output.
+    """
+    hints = hints or {}
+    wrong = []
+    for k, (name, g, e) in enumerate(zip(names, got, expected)):
+        try:
+            check_output(name, g, e, [(d, v[k]) for d, v in mistakes], hints.get(name, ""), case)
+        except GradingError as err:
+            wrong.append((name, str(err)))
+    if wrong:
+        message = wrong[0][1] if wrong[0][1].endswith(".") else wrong[0][1] + "."
+        if len(wrong) > 1:
+            message += f" Also wrong: {', '.join(n for n, _ in wrong[1:])}."
+        right = [n for n in names if n not in dict(wrong)]
+        if right:
+            message += f" These are right: {', '.join(right)}."
+        elif all_wrong_hint:
+            message += " " + all_wrong_hint
+        raise GradingError(message)
+
+
+def finite_difference_report(forward, backward, inputs, names):
+    """The student's backward against central differences of the student's forward
+    (course_lib.gradcheck.check_backward): the report's message, or "" when they agree."""
+    from course_lib.gradcheck import check_backward
+
+    try:
+        report = check_backward(forward, backward, inputs, names=names, rng=0, raise_on_failure=False)
+    except Exception as err:
+        return str(err)
+    return "" if report.passed else report.message()
+
+
+def with_finite_differences(check, finite_differences, what):
+    """Run `check()` (a comparison with the reference). When `finite_differences` is a function
+    (visible tests), also run it, a finite-difference check returning a report or "", and show
+    its report when either fails; when it is falsy (hidden tests), run `check()` alone."""
+    try:
+        check()
+    except GradingError as err:
+        report = finite_differences() if finite_differences else ""
+        if report:
+            raise GradingError(f"{err}\nThe finite-difference check of {what} says:\n{report}") from None
+        raise
+    if finite_differences:
+        report = finite_differences()
+        if report:
+            raise GradingError(f"The finite-difference check of {what} failed:\n{report}")
 
 
 def passed(part):

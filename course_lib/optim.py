@@ -146,6 +146,17 @@ class Adam:
             params[k] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+class TrainingDiverged(FloatingPointError):
+    """The loss or the gradient norm stopped being finite. `history` holds what was recorded
+    up to and including the step that diverged (same keys as train's result), so that the
+    run can still be plotted; `step` is that step's index."""
+
+    def __init__(self, message, step, history):
+        super().__init__(message)
+        self.step = step
+        self.history = history
+
+
 def train(params, loss_and_grads, n_steps, optimizer, *, clip=None, rng=0, progress=True,
           desc="training"):
     """A minimal training loop: gradient, optional clipping, update; n_steps times.
@@ -169,7 +180,8 @@ def train(params, loss_and_grads, n_steps, optimizer, *, clip=None, rng=0, progr
         history: dict with "loss" (n_steps,), the loss before each update, and "grad_norm"
         (n_steps,), the global gradient norm before clipping.
     Raises:
-        FloatingPointError when the loss or the gradient norm stops being finite.
+        TrainingDiverged (a FloatingPointError) when the loss or the gradient norm stops being
+        finite; its `history` holds the run up to that step.
     """
     from tqdm.auto import tqdm
 
@@ -185,10 +197,10 @@ def train(params, loss_and_grads, n_steps, optimizer, *, clip=None, rng=0, progr
         losses[i], norms[i] = loss, norm
         if not (np.isfinite(loss) and np.isfinite(norm)):
             bar.close()
-            raise FloatingPointError(
+            raise TrainingDiverged(
                 f"step {i}: loss = {loss}, gradient norm = {norm}; the training diverged "
-                "(try a smaller learning rate, or clip=...)"
-            )
+                "(try a smaller learning rate, or clip=...); the exception's .history holds the run",
+                step=i, history={"loss": losses[:i + 1].copy(), "grad_norm": norms[:i + 1].copy()})
         if clip is not None:
             grads, _ = clip_grad_norm(grads, clip)
         optimizer.step(params, grads)

@@ -397,3 +397,34 @@ def test_timeout_kill_spares_a_process_that_reuses_a_kernel_pid(tmp_path):
         for p in (other, kernel):
             p.kill()
             p.wait()
+
+
+@pytest.mark.parametrize("failures, status", [(1, "graded"), (5, "failed")])
+def test_a_failure_outside_the_notebook_is_graded_again_once(tmp_path, monkeypatch, failures, status):
+    """When autograde fails although the notebook, run cell by cell, shows no fault (here: the
+    first `failures` runs report a kernel that died while starting, as happens on a busy machine),
+    the submission is graded once more. A second such failure is a grading failure."""
+    from course_lib import grader
+
+    aid, name = "a2_rnn_bptt", "a2_rnn_bptt.ipynb"
+    monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))    # prepare() sets it
+    ctx = grader.prepare(aid, course=gs.REPO, work=tmp_path / "work", timeout=300, cell_timeout=60)
+    sub = tmp_path / name
+    nbformat.write(gs.filled_submission(aid, name), sub)
+    real_run, runs = grader._run, []
+
+    def flaky_run(cmd, *args, **kwargs):
+        if "autograde" in cmd:
+            runs.append(cmd)
+            if len(runs) <= failures:
+                return 1, "RuntimeError: Kernel died before replying to kernel_info\n", False
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(grader, "_run", flaky_run)
+    result = grader.grade_submission(ctx, "student", sub)
+    assert len(runs) == 2 and result["status"] == status, result
+    if status == "graded":
+        assert result["score"] == result["max_score"] > 0, result
+        assert any("its kernel died while starting" in r for r in result["repairs"]), result["repairs"]
+    else:
+        assert "autograde failed and no cell could be blamed" in result["errors"][0], result

@@ -7,6 +7,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sequence_checks import (
+    assert_float64_and_inputs_untouched,
+    assert_one_step_sequence_is_the_step,
+)
 
 from course_lib.gradcheck import check_backward
 from course_lib.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
@@ -219,26 +223,14 @@ def test_z_is_the_weight_of_the_old_state(rng, reset_after):
 
 def test_sequence_of_one_step_is_one_step(rng):
     for reset_after in (True, False):
-        x, h0, *params = make_inputs(rng, T=1)
-        h, cache = gru_forward(x, h0, *params, reset_after=reset_after)
-        h1, step_cache = gru_step_forward(x[:, 0], h0, *params, reset_after=reset_after)
-        np.testing.assert_array_equal(h[:, 0], h1)
-        dh = rng.standard_normal((N, 1, H))
-        dx, *rest = gru_backward(dh, cache)
-        dx1, *rest1 = gru_step_backward(dh[:, 0], step_cache)
-        np.testing.assert_array_equal(dx[:, 0], dx1)
-        for a, a1 in zip(rest, rest1):
-            np.testing.assert_array_equal(a, a1)
+        assert_one_step_sequence_is_the_step(gru_forward, gru_step_forward, gru_backward, gru_step_backward,
+                                             make_inputs(rng, T=1), rng.standard_normal((N, 1, H)),
+                                             reset_after=reset_after)
 
 
 def test_forward_computes_in_float64_and_leaves_inputs_alone(rng):
-    inputs = [a.astype(np.float32) for a in make_inputs(rng)]
-    before = [a.copy() for a in inputs]
-    h, cache = gru_forward(*inputs, reset_after=False)
-    assert h.dtype == np.float64
-    assert all(g.dtype == np.float64 for g in gru_backward(np.ones((N, T, H)), cache))
-    for a, a0 in zip(inputs, before):
-        np.testing.assert_array_equal(a, a0)
+    assert_float64_and_inputs_untouched(gru_forward, gru_backward, make_inputs(rng), (N, T, H),
+                                        reset_after=False)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sequence_checks import assert_float64_and_inputs_untouched
 
 from course_lib.gradcheck import check_backward
 from course_lib.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
@@ -139,13 +140,7 @@ def test_sequence_of_one_step_is_one_step_from_a_zero_cell(rng):
 
 
 def test_forward_computes_in_float64_and_leaves_inputs_alone(rng):
-    inputs = [a.astype(np.float32) for a in make_inputs(rng)]
-    before = [a.copy() for a in inputs]
-    h, cache = lstm_forward(*inputs)
-    assert h.dtype == np.float64
-    assert all(g.dtype == np.float64 for g in lstm_backward(np.ones((N, T, H)), cache))
-    for a, a0 in zip(inputs, before):
-        np.testing.assert_array_equal(a, a0)
+    assert_float64_and_inputs_untouched(lstm_forward, lstm_backward, make_inputs(rng), (N, T, H))
 
 
 # ----------------------------------------------------------------------------- validation

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.optim import SGD, Adam, clip_grad_norm, global_norm, train
+from course_lib.optim import SGD, Adam, TrainingDiverged, clip_grad_norm, global_norm, train
 
 D, H, M = 3, 4, 40                 # distinct sizes: a transpose cannot broadcast silently
 
@@ -204,6 +204,23 @@ def test_trainer_stops_on_divergence():
 
     with pytest.raises(FloatingPointError, match="step 3: loss = nan"):
         train({"w": np.zeros(1)}, exploding, 10, SGD(lr=1.0), progress=False)
+
+
+def test_a_diverged_run_keeps_its_history():
+    """SGD on f(w) = w^2 / 2 with lr = 3 maps w to (1 - 3) w = -2 w: the loss grows by exactly
+    4 per step until the gradient norm overflows; the history up to the overflow is returned with the error."""
+    def quadratic(params, rng):
+        w = params["w"]
+        return float(0.5 * w @ w), {"w": w.copy()}
+
+    with np.errstate(over="ignore"), pytest.raises(TrainingDiverged) as info:
+        train({"w": np.ones(1)}, quadratic, 2000, SGD(lr=3.0), progress=False)
+    loss, norm = info.value.history["loss"], info.value.history["grad_norm"]
+    k = info.value.step
+    assert len(loss) == len(norm) == k + 1 and not np.isfinite(norm[-1])
+    np.testing.assert_array_equal(loss[:-1], 0.5 * 4.0 ** np.arange(k))    # powers of 2: exact
+    np.testing.assert_array_equal(norm[:-1], 2.0 ** np.arange(k))
+    assert k == 512            # w = (-2)^k: the norm's w·w = 2^(2k) overflows first at k = 512
 
 
 def test_trainer_shows_a_progress_bar(rng, capsys):

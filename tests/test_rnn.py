@@ -3,6 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from sequence_checks import (
+    assert_float64_and_inputs_untouched,
+    assert_one_step_sequence_is_the_step,
+)
 
 from course_lib.gradcheck import check_backward
 from course_lib.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
@@ -96,26 +100,12 @@ def test_sequence_matches_torch_nn_rnn(rng):
 
 def test_sequence_backward_is_the_step_backward_summed_over_time(rng):
     """The dW accumulation over steps: T = 1 is exactly one step."""
-    x, h0, Wx, Wh, b = make_inputs(rng, T=1)
-    h, cache = rnn_forward(x, h0, Wx, Wh, b)
-    h1, step_cache = rnn_step_forward(x[:, 0], h0, Wx, Wh, b)
-    np.testing.assert_array_equal(h[:, 0], h1)
-    dh = rng.standard_normal((N, 1, H))
-    dx, *rest = rnn_backward(dh, cache)
-    dx1, *rest1 = rnn_step_backward(dh[:, 0], step_cache)
-    np.testing.assert_array_equal(dx[:, 0], dx1)
-    for a, a1 in zip(rest, rest1):
-        np.testing.assert_array_equal(a, a1)
+    assert_one_step_sequence_is_the_step(rnn_forward, rnn_step_forward, rnn_backward, rnn_step_backward,
+                                         make_inputs(rng, T=1), rng.standard_normal((N, 1, H)))
 
 
 def test_forward_computes_in_float64_and_leaves_inputs_alone(rng):
-    inputs = [a.astype(np.float32) for a in make_inputs(rng)]
-    before = [a.copy() for a in inputs]
-    h, cache = rnn_forward(*inputs)
-    assert h.dtype == np.float64
-    assert all(g.dtype == np.float64 for g in rnn_backward(np.ones((N, T, H)), cache))
-    for a, a0 in zip(inputs, before):
-        np.testing.assert_array_equal(a, a0)
+    assert_float64_and_inputs_untouched(rnn_forward, rnn_backward, make_inputs(rng), (N, T, H))
 
 
 # ----------------------------------------------------------------------------- truncated BPTT
