@@ -9,33 +9,12 @@ module of the same cell measured in the same run.
 import numpy as np
 import torch
 
-from bench import median_ms
+from bench import ratio_rows, torch_step
 from course_lib.gru import gru_backward, gru_forward
 from course_lib.lstm import lstm_backward, lstm_forward
 
 N, T, D, H = 64, 100, 128, 128
 REPS = 5
-
-
-def _median_ms(fn, reps=REPS):
-    return median_ms(fn, reps)
-
-
-def _torch_step(module, x, h0, dh):
-    x_t = torch.from_numpy(x).requires_grad_()
-    h0_t = torch.from_numpy(h0[None]).requires_grad_()
-    dh_t = torch.from_numpy(dh)
-
-    def step():
-        module.zero_grad(set_to_none=True)
-        x_t.grad = h0_t.grad = None
-        if isinstance(module, torch.nn.LSTM):
-            out, _ = module(x_t, (h0_t, torch.zeros_like(h0_t)))
-        else:
-            out, _ = module(x_t, h0_t)
-        out.backward(dh_t)
-
-    return step
 
 
 def run():
@@ -62,21 +41,10 @@ def run():
         gru_backward(dh, cache)
 
     shape = f"N={N} T={T} D={D} H={H}"
-    rows = []
-    for cell, pairs in [
-        ("LSTM", [("numpy lstm_forward+lstm_backward", numpy_lstm),
-                  ("torch.nn.LSTM forward+backward", _torch_step(lstm, x, h0, dh))]),
-        ("GRU", [("numpy gru_forward+gru_backward", numpy_gru),
-                 ("torch.nn.GRU forward+backward", _torch_step(gru, x, h0, dh))]),
-    ]:
-        cell_rows = []
-        for impl, fn in pairs:
-            median, best = _median_ms(fn)
-            cell_rows.append({"cell": cell, "impl": impl, "shape": shape, "dtype": "float64",
-                              "reps": REPS, "median_ms": median, "min_ms": best})
-        torch_ms = cell_rows[-1]["median_ms"]
-        for row in cell_rows:
-            row["ratio_vs_torch"] = row["median_ms"] / torch_ms
-            row["torch_threads"] = torch.get_num_threads()
-        rows += cell_rows
-    return rows
+    lstm_rows = ratio_rows([("numpy lstm_forward+lstm_backward", numpy_lstm),
+                            ("torch.nn.LSTM forward+backward", torch_step(lstm, x, h0, dh))],
+                           REPS, cell="LSTM", shape=shape, dtype="float64")
+    gru_rows = ratio_rows([("numpy gru_forward+gru_backward", numpy_gru),
+                           ("torch.nn.GRU forward+backward", torch_step(gru, x, h0, dh))],
+                          REPS, cell="GRU", shape=shape, dtype="float64")
+    return lstm_rows + gru_rows

@@ -39,7 +39,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib.course import course_root
-from course_lib.sandbox_kernel import process_start_time
+from course_lib.sandbox_kernel import isolation_available, process_start_time
 
 SANDBOX_KERNEL = "course-sandbox"
 NEUTRALISED = ('raise RuntimeError("When graded, this cell stopped or hung the kernel, so it was not run '
@@ -200,8 +200,6 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
                                                                  if p and "course-grade" not in p]])
     os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]       # this process looks the kernelspec up too
     env["COURSE_SANDBOX_SECONDS"] = str(timeout)
-    from course_lib.sandbox_kernel import isolation_available
-
     isolated = isolation_available()
     env["COURSE_SANDBOX_ISOLATE"] = "1" if isolated else "0"
     proc = subprocess.run([_bin("nbgrader"), "generate_assignment", aid, "--force", f"--db={db_url}"],

@@ -31,6 +31,8 @@ import warnings
 
 import numpy as np
 
+from course_lib.gradcheck import check_backward
+
 __all__ = ["check_array", "check_scalar", "check_output", "check_all", "graded_call", "call", "returns",
            "same", "mistake_hint", "finite_difference_report", "with_finite_differences", "substitute",
            "passed", "GradingError"]
@@ -419,8 +421,6 @@ def check_all(names, got, expected, hints=None, case="", all_wrong_hint="", mist
 def finite_difference_report(forward, backward, inputs, names):
     """The student's backward against central differences of the student's forward
     (course_lib.gradcheck.check_backward): the report's message, or "" when they agree."""
-    from course_lib.gradcheck import check_backward
-
     try:
         report = check_backward(forward, backward, inputs, names=names, rng=0, raise_on_failure=False)
     except Exception as err:
