@@ -22,6 +22,12 @@ c.ExecutePreprocessor.timeout = 300
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
+# Kernels that grade or validate load course_lib.demo_cells: a "Try it" cell whose first line
+# is `# Try it (skipped when graded)` is not run then (it earns nothing and can cost more than
+# every test together); in JupyterLab it runs as usual. No history file is written either.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
+                             "--InteractiveShellApp.extensions=['course_lib.demo_cells']"]
+
 # Hidden tests and solutions stay out of the feedback a student receives.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",

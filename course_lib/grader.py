@@ -22,9 +22,11 @@ itself failed for some submission; 2 for a usage error.
 """
 
 import argparse
-import concurrent.futures
+import atexit
+import contextlib
 import copy
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,14 +34,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 
 from course_lib.course import course_root
-from course_lib.sandbox_kernel import isolation_available, process_start_time
+from course_lib.demo_cells import DEMO_MARKER, is_demo
+from course_lib.demo_cells import KERNEL_ARGUMENT as DEMO_CELLS_ARGUMENT
+from course_lib.kernel_server import kernel_argv
+from course_lib.originality import defined_names
+from course_lib.sandbox_kernel import SECRET, isolation_available, process_start_time
 
 SANDBOX_KERNEL = "course-sandbox"
 NEUTRALISED = ('raise RuntimeError("When graded, this cell stopped or hung the kernel, so it was not run '
@@ -78,6 +86,9 @@ def canonicalize(submission, release):
     so does an ordinary release cell (matched by cell id; nothing is graded there); every
     locked or test cell is taken from the release as it is. Cells the student added stay
     after the release cell they followed, as ordinary cells without nbgrader metadata.
+
+    A demonstration cell of the release (course_lib.demo_cells) keeps its marker line, so it
+    is skipped when graded even if the student deleted that line.
 
     Returns:
         (notebook, repairs): the rebuilt notebook and a list of what was repaired.
@@ -120,6 +131,8 @@ def canonicalize(submission, release):
         cell = copy.deepcopy(rel)
         if key in sources:
             cell.source = sources[key]
+            if is_demo(rel.source) and not is_demo(cell.source):
+                cell.source = f"{DEMO_MARKER}\n{cell.source}"
         cells.append(cell)
         cells.extend(extras.get(key, []))
     for cell in cells:
@@ -152,13 +165,70 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def _sandbox_kernelspec(folder):
+def _sandbox_kernelspec(folder, server_socket=None):
+    """The grading kernel: served warm by the kernel server when one runs, else started cold."""
     spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "course_lib.sandbox_kernel", "-f", "{connection_file}"],
-            "display_name": "Python 3 (grading sandbox)", "language": "python",
+    argv = (kernel_argv(server_socket) if server_socket
+            else [sys.executable, "-m", "course_lib.sandbox_kernel", "-f", "{connection_file}"])
+    spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+_SERVERS = []
+
+
+def _uses_torch(notebooks):
+    """Whether the code of these notebooks imports torch, itself or through a course_lib module."""
+    import importlib.util
+
+    code = "\n".join(c.source for nb in notebooks for c in nb.cells if c.cell_type == "code")
+    if re.search(r"\btorch\b", code):
+        return True
+    modules = set(re.findall(r"course_lib\.(\w+)", code))
+    for names in re.findall(r"from\s+course_lib\s+import\s+([\w\s,]+)", code):
+        modules.update(n.split()[0] for n in names.split(",") if n.strip())
+    for name in modules:
+        spec = importlib.util.find_spec(f"course_lib.{name}") if name.isidentifier() else None
+        if spec and spec.origin and re.search(r"^\s*(import|from)\s+torch\b",
+                                              Path(spec.origin).read_text(encoding="utf-8"), re.M):
+            return True
+    return False
+
+
+def _start_kernel_server(work, env, preload=()):
+    """Start the warm-kernel server (course_lib.kernel_server) with these extra modules loaded;
+    (process, socket path). If it does not come up, kernels start cold (_server_ready)."""
+    sock = Path(work) / "kernel-server.sock"
+    clean = {k: v for k, v in env.items() if not SECRET.search(k)}
+    proc = subprocess.Popen([sys.executable, "-m", "course_lib.kernel_server", str(sock),
+                             "--preload", ",".join(preload)],
+                            env=clean, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    _SERVERS.append(proc)
+    return proc, sock
+
+
+def _server_ready(proc):
+    if proc.stdout.readline().strip() == "ready":
+        return True
+    proc.kill()
+    return False
+
+
+def _stop_kernel_servers():
+    while _SERVERS:
+        proc = _SERVERS.pop()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+atexit.register(_stop_kernel_servers)
 
 
 def _parts_of(source_nb):
@@ -174,8 +244,9 @@ def _parts_of(source_nb):
     return parts
 
 
-def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120):
-    """Build the master course folder, generate the assignment into the gradebook once."""
+def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120, warm_kernels=True):
+    """Build the master course folder, generate the assignment into the gradebook once, and
+    start the warm-kernel server (unless warm_kernels is False)."""
     root = course_root(course) if course else _default_root()
     src = root / "solutions" / aid
     if not src.is_dir():
@@ -193,7 +264,6 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     shutil.copytree(src, master / "solutions" / aid)
     db_url = db_url or f"sqlite:///{master / 'gradebook.db'}"
     jupyter_path = work / "jupyter"
-    _sandbox_kernelspec(jupyter_path)
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_path), *[p for p in env.get("JUPYTER_PATH", "").split(os.pathsep)
@@ -202,13 +272,16 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     env["COURSE_SANDBOX_SECONDS"] = str(timeout)
     isolated = isolation_available()
     env["COURSE_SANDBOX_ISOLATE"] = "1" if isolated else "0"
+    source = {n: nbformat.read(p, as_version=4) for n, p in ((p.name, p) for p in sorted(src.glob("*.ipynb")))}
+    server, sock = (_start_kernel_server(work, env, ["torch"] if _uses_torch(source.values()) else [])
+                    if warm_kernels else (None, None))
     proc = subprocess.run([_bin("nbgrader"), "generate_assignment", aid, "--force", f"--db={db_url}"],
                           cwd=master, env=env, capture_output=True, text=True)
+    _sandbox_kernelspec(jupyter_path, sock if server and _server_ready(server) else None)
     if proc.returncode:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{_tail(proc.stdout + proc.stderr)}")
     names = sorted(p.name for p in src.glob("*.ipynb"))
     release = {n: nbformat.read(master / "assignments" / aid / n, as_version=4) for n in names}
-    source = {n: nbformat.read(src / n, as_version=4) for n in names}
     parts = {}
     for nb in source.values():
         parts.update(_parts_of(nb))
@@ -266,21 +339,6 @@ def _read_submission(path, ctx):
     return out
 
 
-def _run(cmd, cwd, env, timeout, pidfile):
-    """Run a command in its own process group; on timeout kill it and the sandbox kernel."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc.pid)
-        out, _ = proc.communicate()
-    _kill_kernels(pidfile)
-    return proc.returncode, out, timed_out
-
-
 def _kill_group(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -307,6 +365,81 @@ def _kill_kernels(pidfile):
     pidfile.unlink()
 
 
+def _load_config(folder, ctx):
+    """The course's nbgrader configuration, as `nbgrader autograde --db URL` run in folder sees it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+    config.CourseDirectory.root = str(folder)
+    config.CourseDirectory.db_url = ctx.db_url
+    return config
+
+
+@contextlib.contextmanager
+def _environment(env, cwd):
+    """Run the body with exactly this environment and working folder (one submission at a time
+    per worker process), then restore both. nbgrader's SQLAlchemy session warnings (harmless, and
+    hidden when nbgrader runs as a command) stay quiet."""
+    from sqlalchemy.exc import SAWarning
+
+    saved, here = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _autograde(ctx, folder, student, env, pidfile):
+    """`nbgrader autograde` of one student in `folder`, run in this process with the grading
+    kernel. After ctx.timeout seconds a watchdog kills the kernels, which ends the run.
+
+    Returns:
+        (success, log, timed_out)
+    """
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    config = _load_config(folder, ctx)
+    config.Execute.kernel_name = SANDBOX_KERNEL
+    config.Execute.timeout = ctx.cell_timeout
+    config.Execute.interrupt_on_timeout = False
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
+    app = Autograde(coursedir=coursedir, config=config)
+    app.force, app.create_student = True, True
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        _kill_kernels(pidfile)
+
+    watchdog = threading.Timer(ctx.timeout, expire)
+    watchdog.start()
+    try:
+        with _environment(env, folder):
+            result = capture_log(app)
+    finally:
+        watchdog.cancel()
+    return bool(result.get("success")), result.get("log", "") + result.get("error", ""), expired.is_set()
+
+
+def _grading_client(nb, ctx, folder, env):
+    """A NotebookClient on the grading kernel, started as nbgrader's Execute starts it."""
+    from nbclient import NotebookClient
+
+    return NotebookClient(nb, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
+                          interrupt_on_timeout=False, resources={"metadata": {"path": str(folder)}},
+                          extra_arguments=["--HistoryManager.hist_file=:memory:", DEMO_CELLS_ARGUMENT])
+
+
 def _as_graded(nb, source_nb):
     """The notebook as autograde runs it: test cells with their hidden tests."""
     src = {_gid(c): c for c in source_nb.cells if _gid(c)}
@@ -321,19 +454,17 @@ def _as_graded(nb, source_nb):
 def _find_culprit(ctx, folder, nb, name, env):
     """Execute the notebook as graded, in the sandbox kernel, and return the index of the
     first cell after which the kernel was dead or unresponsive (None if it runs through)."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     trial = _as_graded(nb, ctx.source[name])
-    client = NotebookClient(trial, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
-                            interrupt_on_timeout=False, resources={"metadata": {"path": str(folder)}})
+    client = _grading_client(trial, ctx, folder, env)
     current = {"index": None}
 
     def on_start(cell, cell_index):
         current["index"] = cell_index
     client.on_cell_start = on_start
     try:
-        client.execute(env=env)
+        client.execute(env=dict(env, NBGRADER_EXECUTION="autograde"))
     except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError):
         return current["index"]
     return None
@@ -356,11 +487,22 @@ def _neutralise(nb, index):
     return f"cell {_gid(cell) or cell.id} stopped or hung the kernel; it was not run"
 
 
-def grade_submission(ctx, student, path):
-    """Autograde one submission in its own folder. Returns a result dict (never raises)."""
+def grade_submission(ctx, student, path, feedback_dir=None):
+    """Autograde one submission in its own folder (and write its feedback to feedback_dir).
+    Returns a result dict (never raises)."""
     result = {"student": student, "path": str(path), "status": "graded", "repairs": [], "parts": [],
               "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [], "seconds": 0.0}
     t0 = time.perf_counter()
+    result["phases"] = {}
+
+    @contextlib.contextmanager
+    def phase(name):                       # seconds spent per phase, for `make bench`
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            result["phases"][name] = round(result["phases"].get(name, 0.0) + time.perf_counter() - start, 2)
+
     folder = ctx.work / "students" / student
     try:
         if folder.exists():
@@ -387,22 +529,22 @@ def grade_submission(ctx, student, path):
             canon[name] = nb
         pidfile = folder / "kernel.pids"
         env = dict(ctx.env, COURSE_SANDBOX_PIDFILE=str(pidfile))
-        cmd = [_bin("nbgrader"), "autograde", ctx.aid, f"--student={student}", "--force",
-               f"--db={ctx.db_url}", f"--Execute.kernel_name={SANDBOX_KERNEL}",
-               f"--Execute.timeout={ctx.cell_timeout}", "--Execute.interrupt_on_timeout=False"]
         regraded = False
         for attempt in range(4):
             for name, nb in canon.items():
                 nbformat.write(nb, sub_dir / name)
-            rc, out, timed_out = _run(cmd, folder, env, ctx.timeout, pidfile)
+            with phase("autograde"):
+                ok, out, timed_out = _autograde(ctx, folder, student, env, pidfile)
+                _kill_kernels(pidfile)
             autograded = folder / "autograded" / student / ctx.aid
-            if rc == 0 and not timed_out and all((autograded / n).exists() for n in ctx.notebooks):
+            if ok and not timed_out and all((autograded / n).exists() for n in ctx.notebooks):
                 break
             if attempt == 3:
                 raise RuntimeError(f"autograde failed after {attempt + 1} attempts:\n{_tail(out)}")
             fixed = False
             for name, nb in canon.items():
-                culprit = _find_culprit(ctx, sub_dir, nb, name, env)
+                with phase("culprit"):
+                    culprit = _find_culprit(ctx, sub_dir, nb, name, env)
                 _kill_kernels(pidfile)
                 if culprit is not None:
                     result["repairs"].append(_neutralise(nb, culprit))
@@ -417,16 +559,25 @@ def grade_submission(ctx, student, path):
                 cause = ("its kernel died while starting" if "Kernel died before replying to kernel_info" in out
                          else "no cell of the submission caused it")
                 result["repairs"].append(f"the first grading run failed ({cause}); the submission was graded again")
-        _clear_grader_verdicts(ctx, student)
-        notes, reasons = _zero_copied_parts(ctx, student, canon)
+        with phase("originality"):
+            _clear_grader_verdicts(ctx, student)
+            notes, reasons = _zero_copied_parts(ctx, student, canon)
         result["repairs"] += notes
-        notes, replay_reasons = _verify_outside_kernel(ctx, student, folder, canon, env)
+        with phase("replay"):
+            notes, replay_reasons = _verify_outside_kernel(ctx, student, folder, canon, env)
         result["repairs"] += notes
         reasons = {**replay_reasons, **reasons}
-        result.update(_collect(ctx, student, folder, reasons))
+        with phase("collect"):
+            result.update(_collect(ctx, student, folder, reasons))
     except Exception as err:
         result["status"] = "failed"
         result["errors"].append(f"{type(err).__name__}: {err}")
+    if feedback_dir and result["status"] == "graded":
+        try:
+            with phase("feedback"):
+                result["feedback"] = generate_feedback(ctx, student, feedback_dir)
+        except Exception as err:
+            result["errors"].append(f"feedback: {err}")
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
@@ -477,23 +628,6 @@ def _zero_copied_parts(ctx, student, canon):
     return notes, by_test
 
 
-def _answer_names(source):
-    """Top-level names an answer cell defines (functions, classes, assignments)."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
-
-
 def replay_notebook(source_nb, answer_sources):
     """The test cells of an assignment, to run in a kernel that never ran the student's code.
 
@@ -506,7 +640,7 @@ def replay_notebook(source_nb, answer_sources):
         if cell.cell_type != "code" or not meta:
             continue
         if meta.get("solution"):
-            names = sorted(_answer_names(cell.source) | _answer_names(answer_sources.get(_gid(cell), "")))
+            names = sorted(defined_names(cell.source) | defined_names(answer_sources.get(_gid(cell), "")))
             stub = "\n".join(f"def {n}(*args, **kwargs):\n    raise RuntimeError('replay placeholder')"
                              for n in names if n.isidentifier()) or "pass"
             cells.append(nbformat.v4.new_code_cell(stub))
@@ -528,7 +662,6 @@ def replay_notebook(source_nb, answer_sources):
 def _verify_outside_kernel(ctx, student, folder, canon, env):
     """Run the test cells again, from the receipts, in a fresh sandbox kernel; a test that
     passed in the student's kernel but fails here earns nothing (its checks were tampered with)."""
-    from nbclient import NotebookClient
     from nbgrader.api import Gradebook
     from nbgrader.utils import determine_grade
 
@@ -550,8 +683,7 @@ def _verify_outside_kernel(ctx, student, folder, canon, env):
         os.chmod(rfile, 0o644)
         answers = {_gid(c): c.source for c in canon[name].cells if _is_answer(c)}
         nb = replay_notebook(ctx.source[name], answers)
-        client = NotebookClient(nb, timeout=ctx.cell_timeout, kernel_name=SANDBOX_KERNEL, allow_errors=True,
-                                resources={"metadata": {"path": str(replay_dir)}})
+        client = _grading_client(nb, ctx, replay_dir, env)
         client.execute(env=dict(env, COURSE_GRADING_REPLAY=str(rfile)))
         for cell in nb.cells:                 # a replay that cannot read its receipts proves nothing
             if "replay_cell(" in cell.source and any(o.get("output_type") == "error" for o in cell.outputs):
@@ -611,13 +743,22 @@ def _collect(ctx, student, folder, reasons=None):
 
 
 def generate_feedback(ctx, student, dest):
-    """nbgrader's feedback for one graded student, copied to dest/<student>/."""
+    """nbgrader's feedback for one graded student (run in this process), copied to dest/<student>/."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
     folder = ctx.work / "students" / student
-    proc = subprocess.run([_bin("nbgrader"), "generate_feedback", ctx.aid, f"--student={student}", "--force",
-                           f"--db={ctx.db_url}"], cwd=folder, env=ctx.env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"generate_feedback failed for {student}:\n{_tail(proc.stdout + proc.stderr)}")
+    config = _load_config(folder, ctx)
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
+    app = GenerateFeedback(coursedir=coursedir, config=config)
+    app.force = True
+    with _environment(ctx.env, folder):
+        result = capture_log(app)
     src = folder / "feedback" / student / ctx.aid
+    if not result.get("success") or not src.is_dir():
+        raise RuntimeError(f"generate_feedback failed for {student}:\n{_tail(result.get('log', '') + result.get('error', ''))}")
     out = Path(dest) / student
     if out.exists():
         shutil.rmtree(out)
@@ -664,28 +805,131 @@ def markdown_summary(aid, results):
 
 # ----------------------------------------------------------------------------- command line
 
+def _failed(student, path, error):
+    return {"student": student, "path": str(path), "status": "failed", "repairs": [], "parts": [], "phases": {},
+            "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [error], "seconds": 0.0}
+
+
+def _worker(ctx_file):
+    """A grading worker (`python -m course_lib.grader --worker CTX`): reads one task per line
+    ({"student", "path", "feedback_dir"}) and answers with the result of grade_submission, one
+    JSON line each, on what was its standard output. Anything else that writes to standard
+    output (nbgrader, a library) lands on standard error instead."""
+    import pickle
+
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    with open(ctx_file, "rb") as f:
+        ctx = pickle.load(f)
+    ctx.env = dict(os.environ)                           # the worker was started with it
+    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the results
+    log.propagate = False
+    log.addHandler(logging.NullHandler())
+    for line in sys.stdin:
+        task = json.loads(line)
+        result = grade_submission(ctx, task["student"], task["path"], task["feedback_dir"])
+        answers.write(json.dumps(result) + "\n")
+        answers.flush()
+
+
+class _Workers:
+    """`jobs` long-lived worker processes, each grading one submission at a time, so that
+    nbgrader and the course are imported once per worker rather than once per submission.
+    A worker that dies is replaced; the submission it held is graded once more."""
+
+    def __init__(self, ctx, jobs):
+        import pickle
+
+        self.ctx, self.jobs = ctx, max(1, jobs)
+        self.ctx_file = ctx.work / "master" / "context.pickle"
+        with open(self.ctx_file, "wb") as f:             # no environment: it may hold secrets (PGPASSWORD)
+            pickle.dump(replace(ctx, env={}), f)
+        os.chmod(self.ctx_file, 0o600)
+        self.procs = []
+
+    def _start(self, slot):
+        log = open(self.ctx.work / f"worker-{slot}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "course_lib.grader", "--worker", str(self.ctx_file)],
+                                env=self.ctx.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                text=True, start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def _ask(self, proc, student, path, feedback_dir):
+        """The result of one submission from this worker, or None if the worker died."""
+        try:
+            proc.stdin.write(json.dumps({"student": student, "path": str(path),
+                                         "feedback_dir": str(feedback_dir) if feedback_dir else None}) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        return json.loads(line) if line else None
+
+    def run(self, tasks, report):
+        """Grade tasks [(index, student, path, feedback_dir)], calling report(index, result)."""
+        queue, lock = list(reversed(tasks)), threading.Lock()
+
+        def slot(number):
+            proc = self._start(number)
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    index, student, path, feedback_dir = queue.pop()
+                result = None
+                for _ in range(2):                          # a worker that dies is replaced, once
+                    result = self._ask(proc, student, path, feedback_dir)
+                    if result is not None:
+                        break
+                    _kill_group(proc.pid)
+                    proc.wait()
+                    proc = self._start(number)
+                report(index, result or _failed(student, path, "the grading worker died twice on this "
+                                                "submission (see worker-*.log in the work folder)"))
+            proc.stdin.close()
+            proc.wait()
+
+        threads = [threading.Thread(target=slot, args=(n,)) for n in range(min(self.jobs, len(tasks)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def close(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                _kill_group(proc.pid)
+                proc.wait()
+
+
 def grade(aid, paths, jobs=1, db_url=None, course=None, work=None, timeout=900, cell_timeout=120,
-          feedback_dir=None, progress=True):
-    """Grade every submission; returns the list of result dicts, in the order of `paths`."""
-    ctx = prepare(aid, course=course, work=work, db_url=db_url, timeout=timeout, cell_timeout=cell_timeout)
+          feedback_dir=None, progress=True, warm_kernels=True):
+    """Grade every submission; returns the list of result dicts, in the order of `paths`.
+
+    `jobs` worker processes grade one submission each at a time, each submission in its own
+    folder with its own kernels, against one gradebook.
+    """
+    ctx = prepare(aid, course=course, work=work, db_url=db_url, timeout=timeout, cell_timeout=cell_timeout,
+                  warm_kernels=warm_kernels)
     ids = student_ids(paths, ctx.notebooks)
-    results = [None] * len(paths)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_submission, ctx, sid, p): i for i, (sid, p) in enumerate(zip(ids, paths))}
-        for done, fut in enumerate(concurrent.futures.as_completed(futures), start=1):
-            i = futures[fut]
-            results[i] = fut.result()
+    results, lock, done = [None] * len(paths), threading.Lock(), [0]
+
+    def report(i, result):
+        with lock:
+            results[i] = result
+            done[0] += 1
             if progress:
-                r = results[i]
-                print(f"[{done}/{len(paths)}] {r['student']}: {r['score']:g}/{r['max_score']:g} "
-                      f"({r['status']}, {r['seconds']:.1f} s)", file=sys.stderr, flush=True)
-    if feedback_dir:
-        for r in results:
-            if r["status"] == "graded":
-                try:
-                    r["feedback"] = generate_feedback(ctx, r["student"], feedback_dir)
-                except Exception as err:
-                    r["errors"].append(f"feedback: {err}")
+                print(f"[{done[0]}/{len(paths)}] {result['student']}: {result['score']:g}/{result['max_score']:g} "
+                      f"({result['status']}, {result['seconds']:.1f} s)", file=sys.stderr, flush=True)
+
+    workers = _Workers(ctx, jobs)
+    try:
+        workers.run([(i, ids[i], paths[i], feedback_dir) for i in range(len(paths))], report)
+    finally:
+        workers.close()
+        _stop_kernel_servers()
     return results
 
 
@@ -731,4 +975,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["--worker"]:
+        _worker(sys.argv[2])
+    else:
+        sys.exit(main())

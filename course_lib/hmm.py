@@ -6,9 +6,24 @@ Shape legend:
     T  time steps             B  (K, M)    B[k, m] = P(x_t = m | z_t = k)
                               obs (T,)     integers in [0, M)
 
-Time is indexed from 0, as in the code. Every recursion runs on logarithms and combines terms with log-sum-exp, so a sequence of
-ten thousand symbols neither underflows nor loses precision. Probabilities that are exactly
-zero become -inf and are handled like any other value.
+Time is indexed from 0, as in the code. The recursions are derived in log space, combining
+terms with log-sum-exp, so a sequence of ten thousand symbols neither underflows nor loses
+precision; probabilities that are exactly zero become -inf and are handled like any other
+value. Those derivations are the functions `_forward_log`, `_backward_log` and
+`_viterbi_log` below, step by step as lecture 02 writes them.
+
+The public functions return the same numbers by faster routes, each tested against the log-space
+one:
+- forward and backward run in probability space with one matrix product per step,
+  alpha_t = alpha_{t-1} M[x_t] with M[m] = A diag(B[:, m]), rescaled every few steps and
+  whenever the values get small (the scaling of Rabiner 1989); the logarithms of the
+  scale factors add up to log p(x);
+- Viterbi runs in log space L steps at a time, with the max-plus products of L
+  consecutive step matrices precomputed for every L-tuple of symbols, and fills in the
+  steps between afterwards, all at once.
+Python's cost per step, not arithmetic, is what limits a recursion written in NumPy, so
+fewer array operations per step is what makes these faster. A sequence whose probability
+is exactly zero takes the log-space route.
 """
 
 import numpy as np
@@ -166,11 +181,14 @@ def joint_log_prob(states, obs, pi, A, B):
 
 
 def forward_algorithm(obs, pi, A, B):
-    """The forward recursion in log space.
+    """The forward recursion; log space in its results.
 
         log_alpha[0, k] = log pi[k] + log B[k, x_0]
         log_alpha[t, j] = logsumexp_i(log_alpha[t-1, i] + log A[i, j]) + log B[j, x_t]
         log p(x)        = logsumexp_k(log_alpha[T-1, k])
+
+    Computed by the scaled recursion (_scaled_forward); the log-space recursion above is
+    _forward_log, which this equals to rounding error.
 
     Args:
         obs: (T,) symbols; pi: (K,), A: (K, K), B: (K, M).
@@ -180,20 +198,23 @@ def forward_algorithm(obs, pi, A, B):
     """
     pi, A, B = _check_params(pi, A, B)
     obs = _check_obs(obs, B.shape[1])
-    log_A, log_B = _log(A), _log(B)
-    T, K = obs.size, A.shape[0]
-    log_alpha = np.empty((T, K))
-    log_alpha[0] = _log(pi) + log_B[:, obs[0]]
-    for t in range(1, T):
-        log_alpha[t] = logsumexp(log_alpha[t - 1][:, None] + log_A, axis=0) + log_B[:, obs[t]]
-    return log_alpha, float(logsumexp(log_alpha[-1]))
+    fast = _scaled_forward(obs, pi, A, B)
+    if fast is None:                                   # p(x) = 0: the log-space route
+        return _forward_log(obs, _log(pi), _log(A), _log(B))
+    rows, log_scale = fast
+    with np.errstate(divide="ignore"):
+        log_alpha = np.log(rows) + log_scale[:, None]
+    return log_alpha, float(np.log(rows[-1].sum()) + log_scale[-1])
 
 
 def backward_algorithm(obs, A, B):
-    """The backward recursion in log space.
+    """The backward recursion; log space in its results.
 
         log_beta[T-1, k] = 0
         log_beta[t, i]   = logsumexp_j(log A[i, j] + log B[j, x_{t+1}] + log_beta[t+1, j])
+
+    Computed by the scaled recursion (_scaled_backward); the log-space recursion above is
+    _backward_log.
 
     Args:
         obs: (T,) symbols; A: (K, K), B: (K, M).
@@ -202,12 +223,12 @@ def backward_algorithm(obs, A, B):
     """
     A, B = _check_A_B(A, B)
     obs = _check_obs(obs, B.shape[1])
-    log_A, log_B = _log(A), _log(B)
-    T, K = obs.size, A.shape[0]
-    log_beta = np.zeros((T, K))
-    for t in range(T - 2, -1, -1):
-        log_beta[t] = logsumexp(log_A + (log_B[:, obs[t + 1]] + log_beta[t + 1])[None, :], axis=1)
-    return log_beta
+    fast = _scaled_backward(obs, A, B)
+    if fast is None:
+        return _backward_log(obs, _log(A), _log(B))
+    rows, log_scale = fast
+    with np.errstate(divide="ignore"):
+        return np.log(rows) + log_scale[:, None]
 
 
 def posteriors(obs, pi, A, B):
@@ -215,11 +236,20 @@ def posteriors(obs, pi, A, B):
 
         gamma[t, k] = p(z_t = k | x) = exp(log_alpha[t, k] + log_beta[t, k] - log p(x))
 
+    With scaled alpha and beta the factors exp(...) of each row cancel: gamma[t] is
+    alpha_hat[t] * beta_hat[t], normalised to sum to 1.
+
     Returns:
         gamma: (T, K), each row sums to 1.
     """
-    log_alpha, ll = forward_algorithm(obs, pi, A, B)
-    log_beta = backward_algorithm(obs, A, B)
+    pi, A, B = _check_params(pi, A, B)
+    obs = _check_obs(obs, B.shape[1])
+    fast = _scaled_posteriors(obs, pi, A, B)
+    if fast is not None:
+        return fast[0]
+    log_A, log_B = _log(A), _log(B)
+    log_alpha, ll = _forward_log(obs, _log(pi), log_A, log_B)
+    log_beta = _backward_log(obs, log_A, log_B)
     return np.exp(log_alpha + log_beta - ll)
 
 
@@ -231,14 +261,41 @@ def viterbi(obs, pi, A, B):
         psi[t, j]       = argmax_i(log_delta[t-1, i] + log A[i, j])
         z*_{T-1} = argmax_k log_delta[T-1, k],   z*_{t-1} = psi[t, z*_t]
 
+    Computed L steps at a time (_viterbi_blocked); the recursion above is _viterbi_log.
+
     Returns:
         path: (T,) int64, the most probable states; log_prob: float, log p(path, x).
     """
     pi, A, B = _check_params(pi, A, B)
     obs = _check_obs(obs, B.shape[1])
-    log_A, log_B = _log(A), _log(B)
-    T, K = obs.size, A.shape[0]
-    log_delta = _log(pi) + log_B[:, obs[0]]
+    return _viterbi_blocked(obs, _log(pi), _log(A), _log(B))
+
+
+# ----------------------------------------------------------------------------- the derivations
+
+def _forward_log(obs, log_pi, log_A, log_B):
+    """The forward recursion in log space, one log-sum-exp per step (see forward_algorithm)."""
+    T, K = obs.size, log_A.shape[0]
+    log_alpha = np.empty((T, K))
+    log_alpha[0] = log_pi + log_B[:, obs[0]]
+    for t in range(1, T):
+        log_alpha[t] = logsumexp(log_alpha[t - 1][:, None] + log_A, axis=0) + log_B[:, obs[t]]
+    return log_alpha, float(logsumexp(log_alpha[-1]))
+
+
+def _backward_log(obs, log_A, log_B):
+    """The backward recursion in log space (see backward_algorithm)."""
+    T, K = obs.size, log_A.shape[0]
+    log_beta = np.zeros((T, K))
+    for t in range(T - 2, -1, -1):
+        log_beta[t] = logsumexp(log_A + (log_B[:, obs[t + 1]] + log_beta[t + 1])[None, :], axis=1)
+    return log_beta
+
+
+def _viterbi_log(obs, log_pi, log_A, log_B):
+    """Viterbi in log space, one step at a time (see viterbi)."""
+    T, K = obs.size, log_A.shape[0]
+    log_delta = log_pi + log_B[:, obs[0]]
     psi = np.zeros((T, K), dtype=np.int64)
     for t in range(1, T):
         scores = log_delta[:, None] + log_A                     # (K, K): from i (rows) to j
@@ -251,19 +308,177 @@ def viterbi(obs, pi, A, B):
     return path, float(log_delta[path[-1]])
 
 
+# ----------------------------------------------------------------------------- the fast routes
+
+_RESCALE_EVERY = 32       # steps between two rescalings of the scaled recursions
+_SMALL = 1e-150           # rescale at every step once values fall below this (far from underflow)
+_TABLE_ENTRIES = 1 << 20  # largest Viterbi table (M^L matrices of K x K) worth precomputing
+
+
+def _step_matrices(A, B):
+    """M[m] = A diag(B[:, m]), (M, K, K): alpha_t = alpha_{t-1} M[x_t] in probability space."""
+    return np.ascontiguousarray(A[None, :, :] * B.T[:, None, :])
+
+
+def _scaled_chain(first, mats, steps, size):
+    """Rows r_0 = first, r_u = r_{u-1} mats[steps[u-1]], kept in range by rescaling.
+
+    Every _RESCALE_EVERY steps, r_u is divided by size(r_u) and log_scale grows by its log;
+    the rows in between keep the scale of the row before them. size must not grow along
+    the chain (true for the sum of alpha and the max of beta: A's rows sum to 1 and B <= 1),
+    so one look at the last row of a stretch shows whether any row in it got small; if so,
+    the stretch is computed again with a rescaling at every step.
+
+    Returns:
+        rows: (n, K) and log_scale: (n,), with the true vector r_u = rows[u] exp(log_scale[u]);
+        or None when a row is all zero (the sequence has probability zero).
+    """
+    n, K = len(steps) + 1, first.size
+    rows, log_scale = np.empty((n, K)), np.empty(n)
+    c = size(first)
+    if not c > 0:
+        return None
+    rows[0], log_scale[0] = first / c, np.log(c)
+    views, mats, steps = list(rows), list(mats), list(steps)
+    matmul, log = np.matmul, np.log
+    u = 1
+    while u < n:
+        end = min(u + _RESCALE_EVERY, n)
+        for v in range(u, end):
+            matmul(views[v - 1], mats[steps[v - 1]], out=views[v])
+        log_scale[u:end] = log_scale[u - 1]
+        c = size(views[end - 1])
+        if c >= _SMALL:
+            views[end - 1] /= c
+            log_scale[end - 1] += log(c)
+        else:                                      # small or zero: rescale at every step
+            for v in range(u, end):
+                matmul(views[v - 1], mats[steps[v - 1]], out=views[v])
+                c = size(views[v])
+                if not c > 0:
+                    return None
+                views[v] /= c
+                log_scale[v] = log_scale[v - 1] + log(c)
+        u = end
+    return rows, log_scale
+
+
+def _scaled_forward(obs, pi, A, B):
+    """alpha_hat[0] = pi * B[:, x_0],  alpha_hat[t] = alpha_hat[t-1] M[x_t], rescaled (sums)."""
+    return _scaled_chain(pi * B[:, obs[0]], _step_matrices(A, B), obs[1:], np.sum)
+
+
+def _scaled_backward(obs, A, B):
+    """beta_hat[T-1] = 1,  beta_hat[t] = M[x_{t+1}] beta_hat[t+1], rescaled (maxima); run as a
+    chain of row vectors backwards in time, with the transposed step matrices."""
+    mats_T = np.ascontiguousarray(_step_matrices(A, B).transpose(0, 2, 1))
+    out = _scaled_chain(np.ones(A.shape[0]), mats_T, obs[:0:-1], np.max)
+    if out is None:
+        return None
+    rows, log_scale = out
+    return rows[::-1], log_scale[::-1]
+
+
+def _scaled_posteriors(obs, pi, A, B):
+    """gamma from the scaled recursions, with what the E-step of Baum-Welch needs besides.
+
+    Returns:
+        gamma (T, K), alpha_hat (T, K), beta_hat (T, K), log p(x); or None when p(x) = 0.
+    """
+    fwd = _scaled_forward(obs, pi, A, B)
+    bwd = _scaled_backward(obs, A, B) if fwd is not None else None
+    if bwd is None:
+        return None
+    (alpha, a_scale), (beta, _) = fwd, bwd
+    gamma = alpha * beta
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    return gamma, alpha, beta, float(np.log(alpha[-1].sum()) + a_scale[-1])
+
+
+def _viterbi_blocked(obs, log_pi, log_A, log_B):
+    """Viterbi with L steps per array operation (see the module docstring).
+
+        S1[m][j, i] = log A[i, j] + log B[j, m]                      one step, from i to j
+        SL[(m_1..m_L)][j, i] = max_k (S1[m_L][j, k] + S(L-1)[(m_1..m_(L-1))][k, i])
+        log_delta[t + L, j] = max_i (log_delta[t, i] + SL[(x_(t+1)..x_(t+L))][j, i])
+
+    then the steps in between for all blocks at once. psi needs no emission term, since
+    log B[j, x_t] does not depend on i:
+        psi[t, j] = argmax_i (log_delta[t-1, i] + log A[i, j])
+    L is the largest of 1..4 whose table of M^L matrices has at most _TABLE_ENTRIES entries.
+    """
+    T, K, M = obs.size, log_A.shape[0], log_B.shape[1]
+    S1 = np.ascontiguousarray(log_A.T[None, :, :] + log_B.T[:, :, None])         # (M, K, K): [m, j, i]
+    A_T = np.ascontiguousarray(log_A.T)                                         # [j, i]
+    L = max([1] + [n for n in range(2, 5) if M**n * K * K <= _TABLE_ENTRIES])
+    table = S1
+    for _ in range(L - 1):                                                      # (M^n, K, K), last symbol fastest
+        table = np.max(S1[None, :, :, :, None] + table[:, None, None, :, :], axis=3).reshape(-1, K, K)
+    delta = np.empty((T, K))
+    psi = np.zeros((T, K), dtype=np.int64)
+    delta[0] = log_pi + log_B[:, obs[0]]
+    nb = (T - 1) // L                                                           # whole blocks of L steps
+    starts = np.arange(nb) * L
+    codes = np.zeros(nb, dtype=np.int64)
+    for r in range(1, L + 1):
+        codes = codes * M + obs[starts + r]
+    views_flat, views_row, tables = list(delta), list(delta[:, None, :]), list(table)
+    buf = np.empty((K, K))
+    add, reduce_max = np.add, np.maximum.reduce
+    for s, code in zip(starts.tolist(), codes.tolist()):                       # the only loop in Python
+        add(views_row[s], tables[code], out=buf)
+        reduce_max(buf, axis=1, out=views_flat[s + L])
+
+    def steps(t):                                                               # psi and delta at steps t
+        scores = delta[t - 1][:, None, :] + A_T                                 # (n, K, K): [., j, i]
+        psi[t] = np.argmax(scores, axis=2)
+        return np.take_along_axis(scores, psi[t][:, :, None], axis=2)[:, :, 0] + log_B[:, obs[t]].T
+
+    for r in range(1, L):                                                       # the steps in between
+        delta[starts + r] = steps(starts + r)
+    steps(starts + L)                                                           # psi at the block ends
+    for t in range(nb * L + 1, T):                                              # the tail, step by step
+        delta[t] = steps(np.array([t]))[0]
+    back = psi.ravel().tolist()
+    path = [0] * T
+    path[-1] = state = int(np.argmax(delta[-1]))
+    for t in range(T - 1, 0, -1):
+        state = back[t * K + state]
+        path[t - 1] = state
+    return np.array(path, dtype=np.int64), float(delta[-1, path[-1]])
+
+
 def _expected_counts(obs, pi, A, B):
-    """E-step for one sequence: sum of gamma[0], sum_t xi_t, emission counts, log p(x)."""
-    log_alpha, ll = forward_algorithm(obs, pi, A, B)
-    log_beta = backward_algorithm(obs, A, B)
-    gamma = np.exp(log_alpha + log_beta - ll)                    # (T, K)
+    """E-step for one sequence: sum of gamma[0], sum_t xi_t, emission counts, log p(x).
+
+        xi[t, i, j] = alpha_t(i) A[i, j] B[j, x_{t+1}] beta_{t+1}(j) / p(x)
+
+    From the scaled recursions each xi_t is alpha_hat[t, i] M[x_{t+1}][i, j] beta_hat[t+1, j],
+    normalised to sum to 1 (the scale factors cancel, as for gamma).
+    """
     K, M = B.shape
-    xi_sum = np.zeros((K, K))
-    if obs.size > 1:
-        # log xi[t, i, j] = log_alpha[t, i] + log A[i, j] + log B[j, x_{t+1}] + log_beta[t+1, j] - log p(x)
-        log_xi = (log_alpha[:-1, :, None] + _log(A)[None]
-                  + (_log(B)[:, obs[1:]].T + log_beta[1:])[:, None, :] - ll)   # (T-1, K, K)
-        xi_sum = np.exp(logsumexp(log_xi, axis=0))
+    fast = _scaled_posteriors(obs, pi, A, B)
     emit = np.zeros((K, M))
+    if fast is None:                                             # p(x) = 0: the log-space route
+        log_A, log_B = _log(A), _log(B)
+        log_alpha, ll = _forward_log(obs, _log(pi), log_A, log_B)
+        log_beta = _backward_log(obs, log_A, log_B)
+        gamma = np.exp(log_alpha + log_beta - ll)                # (T, K)
+        xi_sum = np.zeros((K, K))
+        if obs.size > 1:
+            log_xi = (log_alpha[:-1, :, None] + log_A[None]
+                      + (log_B[:, obs[1:]].T + log_beta[1:])[:, None, :] - ll)   # (T-1, K, K)
+            xi_sum = np.exp(logsumexp(log_xi, axis=0))
+        np.add.at(emit.T, obs, gamma)
+        return gamma[0], xi_sum, emit, ll
+    gamma, alpha, beta, ll = fast
+    mats = _step_matrices(A, B)
+    xi_sum = np.zeros((K, K))
+    chunk = max(1, (1 << 20) // (K * K))
+    for a in range(0, obs.size - 1, chunk):
+        b = min(a + chunk, obs.size - 1)
+        xi = alpha[a:b, :, None] * mats[obs[a + 1:b + 1]] * beta[a + 1:b + 1, None, :]   # (n, K, K)
+        xi_sum += np.einsum("tij,t->ij", xi, 1.0 / xi.sum(axis=(1, 2)))
     np.add.at(emit.T, obs, gamma)                                # emit[k, m] = sum_{t: x_t = m} gamma[t, k]
     return gamma[0], xi_sum, emit, ll
 

@@ -81,8 +81,11 @@ def _connection_file(argv):
     raise SystemExit("sandbox_kernel: expected -f CONNECTION_FILE")
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def prepare(argv):
+    """Close the doors (see the module docstring) in this process and return the arguments
+    for IPKernelApp: the connection file replaced by a private copy. After this call the
+    process may be `nobody`, with limits set and the alarm running."""
+    argv = list(argv)
     index, conn = _connection_file(argv)
     home = tempfile.mkdtemp(prefix="course-sandbox-home-")
     private_conn = os.path.join(home, "kernel.json")
@@ -128,8 +131,12 @@ def main(argv=None):
     # and a submission that catches SIGALRM is still stopped by the grader's own time limit.
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(WALL_LIMIT)
+    return ["--IPKernelApp.log_level=ERROR", *argv]
 
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "--IPKernelApp.log_level=ERROR", *argv])
+
+def main(argv=None):
+    argv = prepare(sys.argv[1:] if argv is None else argv)
+    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
 
 
 if __name__ == "__main__":

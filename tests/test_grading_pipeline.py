@@ -1,9 +1,10 @@
 """The whole nbgrader pipeline, in a temporary copy of the course:
 
 generate_assignment reproduces assignments/ byte for byte; no solution or hidden-test line
-reaches a student notebook or the feedback; a correct submission gets full marks; an
-untouched one gets 0 on every autograded test without aborting; each typical mistake loses
-exactly the parts it breaks.
+reaches a student notebook or the feedback; a correct submission gets full marks and an
+untouched one 0 on every autograded test without aborting (plain `nbgrader autograde` and
+`generate_feedback`, as an instructor runs them); each typical mistake loses exactly the parts
+it breaks (all of them graded in one run of course-grade, two workers, feedback included).
 """
 
 import filecmp
@@ -15,6 +16,7 @@ import pytest
 from grading_cases import MUTANTS
 
 from course_lib.course import assignment_ids, nbgrader
+from course_lib.grader import grade
 
 pytestmark = pytest.mark.grading
 AIDS = assignment_ids(gs.REPO)
@@ -29,7 +31,8 @@ def test_every_assignment_has_grading_cases():
 @pytest.fixture(scope="module", params=[
     pytest.param(aid, marks=pytest.mark.xdist_group(f"grading-{aid}")) for aid in AIDS])
 def graded(request, tmp_path_factory):
-    """Regenerate, submit (correct, untouched, each mutant), autograde and make feedback."""
+    """Regenerate; grade the correct and the untouched submission with plain nbgrader, and
+    every typical mistake with course-grade; make the feedback of all of them."""
     aid = request.param
     course = gs.copy_course(tmp_path_factory.mktemp(aid))
     committed = course / "assignments_committed"
@@ -38,15 +41,39 @@ def graded(request, tmp_path_factory):
     names = gs.notebook_names(aid)
     students = {"correct": {n: gs.filled_submission(aid, n) for n in names},
                 "untouched": {n: gs.filled_submission(aid, n, untouched=True) for n in names}}
-    for name, (mutations, _) in MUTANTS[aid].items():
-        by_nb = {n: gs.filled_submission(aid, n, mutations.get(n, {})) for n in names}
-        students[f"mistake-{name}"] = by_nb
     for student, nbs in students.items():
         gs.submit(course, aid, student, nbs)
     proc = gs.autograde(course, aid)
     feedback = nbgrader(course, "generate_feedback", aid, "--force")
+    folders = []
+    for name, (mutations, _) in MUTANTS[aid].items():
+        student = f"mistake-{name}"
+        students[student] = {n: gs.filled_submission(aid, n, mutations.get(n, {})) for n in names}
+        folder = course / "mistakes" / student
+        folder.mkdir(parents=True)
+        for n, nb in students[student].items():
+            nbformat.write(nb, folder / n)
+        folders.append(str(folder))
+    results = grade(aid, folders, jobs=2, course=course, work=course / "course-grade",
+                    feedback_dir=course / "feedback-mistakes", progress=False)
     return {"aid": aid, "course": course, "committed": committed, "names": names,
-            "students": students, "autograde": proc, "feedback": feedback}
+            "students": students, "autograde": proc, "feedback": feedback,
+            "mistakes": {r["student"]: r for r in results}}
+
+
+def scores_of(graded, student):
+    """{grade_id: (score, max_score)} of a student's autograded test cells, from the gradebook of
+    plain nbgrader or from course-grade's results."""
+    if student in graded["mistakes"]:
+        return {p["cell"]: (p["score"], p["max_score"]) for p in graded["mistakes"][student]["parts"]
+                if p["kind"] == "autograded"}
+    return gs.scores(graded["course"], graded["aid"], student)
+
+
+def feedback_page(graded, student, name):
+    if student in graded["mistakes"]:
+        return graded["course"] / "feedback-mistakes" / student / (Path(name).stem + ".html")
+    return graded["course"] / "feedback" / student / graded["aid"] / (Path(name).stem + ".html")
 
 
 def test_regeneration_changes_nothing(graded):
@@ -101,9 +128,15 @@ def test_untouched_submission_gets_zero_everywhere(graded):
 def test_each_typical_mistake_loses_exactly_its_parts(graded):
     aid = graded["aid"]
     full = gs.scores(graded["course"], aid, "correct")
+    failed = {s: r["errors"] for s, r in graded["mistakes"].items() if r["status"] != "graded"}
+    assert not failed, failed
+    # an honest mistake needs no repair and passes the replay; only a use of the reference is noted
+    repaired = {s: [rep for rep in r["repairs"] if "is not the student's own work" not in rep]
+                for s, r in graded["mistakes"].items()}
+    assert not any(repaired.values()), {s: reps for s, reps in repaired.items() if reps}
     problems = []
     for name, (_, lost) in MUTANTS[aid].items():
-        got = gs.scores(graded["course"], aid, f"mistake-{name}")
+        got = scores_of(graded, f"mistake-{name}")
         for gid, (score, max_score) in got.items():
             want = 0 if gid in lost else full[gid][1]
             if score != want:
@@ -120,7 +153,7 @@ def test_feedback_leaks_no_hidden_test_or_solution(graded):
     checked = 0
     for student in graded["students"]:
         for name in names:
-            page = graded["course"] / "feedback" / student / aid / (Path(name).stem + ".html")
+            page = feedback_page(graded, student, name)
             assert page.exists(), f"no feedback for {student}: {graded['feedback'].stderr[-2000:]}"
             text = gs.text_of_html(page)
             leaked = gs.leaked_lines(hidden, text)
@@ -144,6 +177,5 @@ def test_feedback_explains_failures(graded):
     """A mistake's feedback carries the message written for the student, not a bare traceback."""
     aid, names = graded["aid"], graded["names"]
     for name in MUTANTS[aid]:
-        text = "".join(gs.text_of_html(graded["course"] / "feedback" / f"mistake-{name}" / aid / (Path(n).stem + ".html"))
-                       for n in names)
+        text = "".join(gs.text_of_html(feedback_page(graded, f"mistake-{name}", n)) for n in names)
         assert "GradingError" in text, f"the feedback of mistake {name} has no explained failure"

@@ -254,3 +254,85 @@ def test_logsumexp_matches_scipy(rng):
         np.testing.assert_allclose(hmm.logsumexp(a, axis=axis), scipy_lse(a, axis=axis), rtol=1e-13)
     assert hmm.logsumexp(np.array([-np.inf, -np.inf])) == -np.inf
     assert np.isscalar(hmm.logsumexp(np.array([1.0, 2.0])))
+
+
+# ----------------------------------------------------------------------------- fast routes vs derivations
+
+def _log_space(obs, pi, A, B):
+    """The log-space derivations of the module, as lecture 02 writes them."""
+    with np.errstate(divide="ignore"):
+        lp, lA, lB = np.log(pi), np.log(A), np.log(B)
+    log_alpha, ll = hmm._forward_log(obs, lp, lA, lB)
+    log_beta = hmm._backward_log(obs, lA, lB)
+    return log_alpha, ll, log_beta, np.exp(log_alpha + log_beta - ll), hmm._viterbi_log(obs, lp, lA, lB)
+
+
+FAST_CASES = [  # (K, M, T, concentration): T around multiples of the block lengths, T = 1 and 2
+    (2, 6, 1, 1.0), (2, 6, 2, 1.0), (3, 4, 33, 1.0), (3, 4, 65, 0.3), (4, 2, 100, 1.0),
+    (5, 3, 257, 0.2), (8, 10, 500, 1.0), (2, 40, 301, 1.0), (6, 1, 50, 1.0),
+]
+
+
+@pytest.mark.parametrize("K,M,T,conc", FAST_CASES)
+def test_fast_routes_equal_the_log_space_derivations(K, M, T, conc):
+    rng = np.random.default_rng(1000 * K + 10 * M + T)
+    pi, A, B = random_model(rng, K, M, conc)
+    _, obs = hmm.sample(pi, A, B, T, rng)
+    log_alpha, ll, log_beta, gamma, (path, lp) = _log_space(obs, pi, A, B)
+    fa, fll = hmm.forward_algorithm(obs, pi, A, B)
+    np.testing.assert_allclose(fa, log_alpha, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(fll, ll, rtol=1e-11, atol=1e-12)     # M = 1: log p(x) = 0
+    np.testing.assert_allclose(hmm.backward_algorithm(obs, A, B), log_beta, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(hmm.posteriors(obs, pi, A, B), gamma, rtol=1e-9, atol=1e-12)
+    fpath, flp = hmm.viterbi(obs, pi, A, B)
+    np.testing.assert_array_equal(fpath, path)
+    np.testing.assert_allclose(flp, lp, rtol=1e-11, atol=1e-12)
+
+
+def test_scaled_routes_survive_tiny_probabilities():
+    """Every step costs a factor of about 1e-12 (a switch of state or a wrong emission), so 32
+    unscaled steps would fall below 1e-150 and towards underflow: each stretch is redone with a
+    rescaling at every step, and the results still equal the log-space ones."""
+    eps = 1e-12
+    pi = np.array([0.5, 0.5])
+    A = np.array([[1 - eps, eps], [eps, 1 - eps]])
+    B = np.array([[1 - eps, eps], [eps, 1 - eps]])
+    obs = np.tile([0, 1], 150)
+    log_alpha, ll, log_beta, gamma, (path, lp) = _log_space(obs, pi, A, B)
+    assert ll / obs.size * hmm._RESCALE_EVERY < np.log(hmm._SMALL), "the premise: stretches do get small"
+    fa, fll = hmm.forward_algorithm(obs, pi, A, B)
+    np.testing.assert_allclose(fll, ll, rtol=1e-12)
+    np.testing.assert_allclose(fa, log_alpha, rtol=1e-10)
+    np.testing.assert_allclose(hmm.backward_algorithm(obs, A, B), log_beta, rtol=1e-10)
+    np.testing.assert_allclose(hmm.posteriors(obs, pi, A, B), gamma, atol=1e-10)
+    fpath, flp = hmm.viterbi(obs, pi, A, B)          # many paths tie here: compare their scores
+    np.testing.assert_allclose([flp, hmm.joint_log_prob(fpath, obs, pi, A, B)], lp, rtol=1e-12)
+
+
+def test_a_sequence_of_probability_zero_takes_the_log_space_route():
+    pi = np.array([1.0, 0.0])
+    A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    B = np.array([[1.0, 0.0], [0.0, 1.0]])
+    obs = np.array([0, 0, 1, 0])                         # state 0 never emits symbol 1
+    log_alpha, ll = hmm.forward_algorithm(obs, pi, A, B)
+    assert ll == -np.inf and np.all(log_alpha[2:] == -np.inf)
+    assert hmm._scaled_forward(obs, pi, A, B) is None
+    with np.errstate(divide="ignore"):
+        logs = np.log(pi), np.log(A), np.log(B)
+    np.testing.assert_array_equal(log_alpha, hmm._forward_log(obs, *logs)[0])
+
+
+def test_long_sequence_posteriors_match_hmmlearn_to_1e6():
+    """T = 100,000, K = 8 (the benchmark's size): same numbers as hmmlearn's compiled code."""
+    rng = np.random.default_rng(8)
+    pi, A, B = random_model(rng, 8, 10)
+    _, obs = hmm.sample(pi, A, B, 100_000, rng)
+    model = hmmlearn_model(pi, A, B)
+    X = obs.reshape(-1, 1)
+    np.testing.assert_allclose(hmm.forward_algorithm(obs, pi, A, B)[1], model.score(X), rtol=1e-10)
+    np.testing.assert_allclose(hmm.posteriors(obs, pi, A, B), model.predict_proba(X), atol=1e-6)
+    ref_lp, ref_path = model.decode(X, algorithm="viterbi")
+    path, lp = hmm.viterbi(obs, pi, A, B)
+    # over 10^5 steps, paths whose scores differ by rounding alone can differ: compare scores
+    np.testing.assert_allclose([lp, hmm.joint_log_prob(path, obs, pi, A, B)], ref_lp, rtol=1e-12)
+    assert np.mean(path == ref_path) > 0.99
