@@ -28,22 +28,22 @@ BOUNDARY = -1
 def _check_sequences(sequences, V):
     if isinstance(sequences, np.ndarray) and sequences.ndim == 1:
         sequences = [sequences]
-    sequences = list(sequences)
+    sequences = [np.asarray(s) for s in sequences]
     if not sequences:
         raise ValueError("sequences is empty: need at least one sequence of symbols")
-    out = []
-    for i, s in enumerate(sequences):
-        arr = np.asarray(s)
+    for i, arr in enumerate(sequences):
         if arr.ndim != 1:
             raise ValueError(f"sequences[{i}] must be 1-D (T,), got shape {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if arr.size and arr.dtype.kind not in "iu":
             raise ValueError(f"sequences[{i}] must hold integer symbols, got dtype {arr.dtype}")
-        bad = np.flatnonzero((arr < 0) | (arr >= V))
-        if bad.size:
-            t = int(bad[0])
-            raise ValueError(f"sequences[{i}] must hold symbols in [0, V) = [0, {V}); found {arr[t]} at t = {t}")
-        out.append(arr.astype(np.int64, copy=False))
-    return out
+    lengths = np.array([arr.size for arr in sequences])
+    stream = np.concatenate(sequences)                     # every symbol checked at once
+    bad = np.flatnonzero((stream < 0) | (stream >= V))
+    if bad.size:
+        i = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
+        t = int(bad[0] - (np.cumsum(lengths)[i] - lengths[i]))
+        raise ValueError(f"sequences[{i}] must hold symbols in [0, V) = [0, {V}); found {stream[bad[0]]} at t = {t}")
+    return [arr.astype(np.int64, copy=False) for arr in sequences]
 
 
 def estimate_transition_matrix(sequences, n_symbols, alpha=1.0):
@@ -115,17 +115,30 @@ class MarkovChain:
         self._ctx_totals = np.zeros(0)                    # N(c)
         self._pair_keys = np.zeros(0, dtype=np.int64)    # sorted codes c * V + v
         self._pair_counts = np.zeros(0)                   # N(c, v)
+        self._pair_ctx_totals = np.zeros(0)               # N(c) of each pair's context
         self.fitted = False
 
     # -- context codes -------------------------------------------------------------
     def _context_codes(self, seq):
         """(T,) codes of c_t: sum_j (x_{t-j} + 1) (V + 1)^(j-1), with x_{t-j} = -1 before the start."""
-        T, k, base = seq.size, self.order, self.V + 1
-        padded = np.concatenate([np.full(k, BOUNDARY, dtype=np.int64), seq])
-        codes = np.zeros(T, dtype=np.int64)
-        for j in range(1, k + 1):                            # x_{t-j} sits at padded[k + t - j]
-            codes += (padded[k - j: k - j + T] + 1) * base ** (j - 1)
-        return codes
+        return self._stream_codes([seq])[1]
+
+    def _stream_codes(self, seqs):
+        """The sequences end to end (n,), and the context code of every position (n,), all at once.
+
+        Position t of the stream is position t - start[s] of its sequence s; the symbol j back
+        belongs to the same sequence when that position is >= j, else it is the boundary.
+        """
+        stream = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
+        lengths = np.array([s.size for s in seqs], dtype=np.int64)
+        pos = np.arange(stream.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        base = self.V + 1
+        codes = np.zeros(stream.size, dtype=np.int64)
+        for j in range(1, self.order + 1):
+            back = np.full(stream.size, BOUNDARY, dtype=np.int64)
+            back[j:] = stream[:-j] if j < stream.size else back[j:]
+            codes += (np.where(pos >= j, back, BOUNDARY) + 1) * base ** (j - 1)
+        return stream, codes
 
     def _encode_context(self, context):
         context = [int(c) for c in context][-self.order:] if self.order else []
@@ -139,15 +152,34 @@ class MarkovChain:
     # -- fitting and scoring -------------------------------------------------------
     def fit(self, sequences):
         """Count N(c, v) over the training sequences; returns self."""
-        seqs = _check_sequences(sequences, self.V)
-        ctx = np.concatenate([self._context_codes(s) for s in seqs])
-        sym = np.concatenate(seqs)
-        self._pair_keys, self._pair_counts = np.unique(ctx * self.V + sym, return_counts=True)
-        self._ctx_keys, self._ctx_totals = np.unique(ctx, return_counts=True)
-        self._pair_counts = self._pair_counts.astype(np.float64)
-        self._ctx_totals = self._ctx_totals.astype(np.float64)
+        sym, ctx = self._stream_codes(_check_sequences(sequences, self.V))
+        self._pair_keys, counts = np.unique(ctx * self.V + sym, return_counts=True)
+        self._pair_counts = counts.astype(np.float64)
+        # the pair keys are sorted by context first: N(c) sums each run of equal c
+        pair_ctx = self._pair_keys // self.V
+        first = np.flatnonzero(np.r_[True, pair_ctx[1:] != pair_ctx[:-1]]) if pair_ctx.size else pair_ctx
+        self._ctx_keys = pair_ctx[first]
+        self._ctx_totals = np.add.reduceat(self._pair_counts, first) if first.size else np.zeros(0)
+        self._pair_ctx_totals = np.repeat(self._ctx_totals, np.diff(np.r_[first, pair_ctx.size]))  # N(c) per pair
         self.fitted = True
         return self
+
+    def smoothed(self, alpha):
+        """The same counts with another pseudo-count alpha: a new chain, no refitting."""
+        self._require_fit()
+        other = MarkovChain(self.order, self.V, alpha)
+        other._ctx_keys, other._ctx_totals = self._ctx_keys, self._ctx_totals
+        other._pair_keys, other._pair_counts = self._pair_keys, self._pair_counts
+        other._pair_ctx_totals = self._pair_ctx_totals
+        other.fitted = True
+        return other
+
+    def context_counts(self, sequences):
+        """N(c_t) for every position of the sequences, end to end (n,): how often each
+        position's context occurred in training (0: never seen)."""
+        self._require_fit()
+        _, ctx = self._stream_codes(_check_sequences(sequences, self.V))
+        return self._lookup(self._ctx_keys, self._ctx_totals, ctx)
 
     def _require_fit(self):
         if not self.fitted:
@@ -161,10 +193,15 @@ class MarkovChain:
         idx = np.minimum(np.searchsorted(keys, query), keys.size - 1)
         return np.where(keys[idx] == query, values[idx], 0.0)
 
-    def _log_probs(self, seq):
-        ctx = self._context_codes(seq)
-        n_pair = self._lookup(self._pair_keys, self._pair_counts, ctx * self.V + seq)
-        n_ctx = self._lookup(self._ctx_keys, self._ctx_totals, ctx)
+    def _log_probs(self, seq, ctx=None):
+        ctx = self._context_codes(seq) if ctx is None else ctx
+        n_pair, n_ctx = np.zeros(seq.size), np.zeros(seq.size)
+        if self._pair_keys.size:                 # one search finds N(c, v) and, for seen pairs, N(c)
+            query = ctx * self.V + seq
+            idx = np.minimum(np.searchsorted(self._pair_keys, query), self._pair_keys.size - 1)
+            hit = self._pair_keys[idx] == query
+            n_pair[hit], n_ctx[hit] = self._pair_counts[idx[hit]], self._pair_ctx_totals[idx[hit]]
+            n_ctx[~hit] = self._lookup(self._ctx_keys, self._ctx_totals, ctx[~hit])
         if self.alpha == 0 and np.any(n_ctx == 0):
             t = int(np.flatnonzero(n_ctx == 0)[0])
             raise ValueError(f"with alpha = 0, the context of position t = {t} was never seen in training, "
@@ -182,11 +219,11 @@ class MarkovChain:
         """exp of the average negative log-likelihood per symbol over all sequences."""
         self._require_fit()
         seqs = _check_sequences(sequences, self.V)
-        n = sum(s.size for s in seqs)
-        if n == 0:
+        stream, ctx = self._stream_codes(seqs)
+        if stream.size == 0:
             raise ValueError("sequences hold no symbols: perplexity is undefined")
-        nll = -sum(float(self._log_probs(s).sum()) for s in seqs)
-        return float(np.exp(nll / n))
+        nll = -float(self._log_probs(stream, ctx).sum())
+        return float(np.exp(nll / stream.size))
 
     def next_distribution(self, context=()):
         """(V,) p(v | context) for the last `order` symbols of `context` (padded with -1)."""

@@ -147,3 +147,43 @@ def test_alpha_zero_scores_are_infinite_or_refused():
     # an unseen context: 0/0 is refused, not returned as NaN
     with pytest.raises(ValueError, match=r"context of position t = 1 was never seen"):
         chain.log_likelihood(np.array([3, 3, 1]))
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_many_sequences_at_once_equal_one_at_a_time(order):
+    """Context codes of sequences end to end equal the codes of each sequence on its own (the
+    boundary never leaks from one sequence into the next), so the perplexity over a corpus is
+    the one summed sequence by sequence from log_likelihood."""
+    rng = np.random.default_rng(order)
+    seqs = [rng.integers(0, V, size=n) for n in (0, 1, 2, 7, 3, 12)]
+    chain = markov.MarkovChain(order, V, alpha=0.3).fit(SEQS + seqs)
+    stream, codes = chain._stream_codes(seqs)
+    np.testing.assert_array_equal(codes, np.concatenate([chain._context_codes(s) for s in seqs]))
+    np.testing.assert_array_equal(stream, np.concatenate(seqs))
+    total = sum(chain.log_likelihood(s) for s in seqs if s.size)
+    n = sum(s.size for s in seqs)
+    assert chain.perplexity(seqs) == pytest.approx(math.exp(-total / n), rel=1e-12)
+
+
+def test_smoothed_equals_fitting_with_that_alpha():
+    rng = np.random.default_rng(5)
+    held_out = [rng.integers(0, V, size=9) for _ in range(4)]
+    base = markov.MarkovChain(2, V, alpha=1.0).fit(SEQS)
+    for alpha in (1e-3, 0.1, 2.0):
+        direct = markov.MarkovChain(2, V, alpha=alpha).fit(SEQS)
+        assert base.smoothed(alpha).perplexity(held_out) == pytest.approx(direct.perplexity(held_out), rel=1e-13)
+    assert base.alpha == 1.0, "the original keeps its alpha"
+    with pytest.raises(ValueError, match="alpha"):
+        base.smoothed(-1)
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_context_counts_equal_counting_by_hand(order):
+    """N(c_t) for held-out text, against a Counter of padded training contexts."""
+    pad = "#" * order
+    seen = Counter((pad + w)[t:t + order] for w in CORPUS for t in range(len(w)))
+    held_out = ["abra", "dab", "rac"]
+    expected = [seen[(pad + w)[t:t + order]] for w in held_out for t in range(len(w))]
+    chain = markov.MarkovChain(order, V).fit(SEQS)
+    got = chain.context_counts([np.array([ALPHABET.index(c) for c in w]) for w in held_out])
+    np.testing.assert_array_equal(got, expected)
