@@ -12,6 +12,7 @@ import torch
 from bench import ratio_rows, torch_step
 from course_lib.gru import gru_backward, gru_forward
 from course_lib.lstm import lstm_backward, lstm_forward
+from course_lib.training import torch_to_numpy
 
 N, T, D, H = 64, 100, 128, 128
 REPS = 5
@@ -26,11 +27,9 @@ def run():
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(D, H, batch_first=True).double()
     gru = torch.nn.GRU(D, H, batch_first=True).double()
-    # The NumPy references get the torch parameters (DESIGN.md section 2).
-    lstm_params = (lstm.weight_ih_l0.detach().numpy().T, lstm.weight_hh_l0.detach().numpy().T,
-                   (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy())
-    gru_params = (gru.weight_ih_l0.detach().numpy().T, gru.weight_hh_l0.detach().numpy().T,
-                  gru.bias_ih_l0.detach().numpy(), gru.bias_hh_l0.detach().numpy())
+    # The NumPy references get the torch parameters: (Wx, Wh, b) and (Wx, Wh, bx, bh).
+    lstm_params = tuple(torch_to_numpy(lstm)[0][0].values())
+    gru_params = tuple(torch_to_numpy(gru)[0][0].values())
 
     def numpy_lstm():
         h, cache = lstm_forward(x, h0, *lstm_params)

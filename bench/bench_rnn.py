@@ -9,6 +9,7 @@ import torch
 
 from bench import ratio_rows, torch_step
 from course_lib.rnn import rnn_backward, rnn_forward
+from course_lib.training import numpy_to_torch
 
 N, T, D, H = 64, 100, 128, 128
 REPS = 5
@@ -27,8 +28,8 @@ def run():
         h, cache = rnn_forward(x, h0, Wx, Wh, b)
         rnn_backward(dh, cache)
 
-    torch.manual_seed(0)
     rnn = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True).double()
+    numpy_to_torch([[{"Wx": Wx, "Wh": Wh, "b": b}]], rnn)          # the same function as the NumPy one
     return ratio_rows([("numpy rnn_forward+rnn_backward", numpy_step),
                        ("torch.nn.RNN forward+backward", torch_step(rnn, x, h0, dh))],
                       REPS, shape=f"N={N} T={T} D={D} H={H}", dtype="float64")

@@ -59,6 +59,8 @@ import math
 import torch
 from torch import nn
 
+from course_lib.training import torch_to_numpy
+
 __all__ = ["VARIANTS", "VariantLSTMCell", "VariantLSTM"]
 
 VARIANTS = {
@@ -168,7 +170,8 @@ class VariantLSTMCell(nn.Module):
 
     @torch.no_grad()
     def load_torch_lstm(self, lstm):
-        """Copy the weights of a one-layer torch.nn.LSTM or an nn.LSTMCell into this cell.
+        """Copy the weights of a one-layer torch.nn.LSTM or an nn.LSTMCell into this cell, with
+        course_lib.training.torch_to_numpy:
 
             Wx = weight_ih.T,   Wh = weight_hh.T,   b = bias_ih + bias_hh
 
@@ -182,19 +185,18 @@ class VariantLSTMCell(nn.Module):
         if self.blocks != "ifgo":
             raise ValueError(f"variant {self.variant} has the blocks [{' | '.join(self.blocks)}]; "
                              "only variants with all four [i | f | g | o] can load torch weights")
-        suffix = "_l0" if isinstance(lstm, nn.LSTM) else ""
-        if isinstance(lstm, nn.LSTM) and (lstm.num_layers != 1 or lstm.bidirectional
-                                          or lstm.proj_size or not lstm.bias):
-            raise ValueError("only a one-layer, unidirectional torch.nn.LSTM with biases and "
-                             "no projection maps onto one cell")
-        W_ih, W_hh = getattr(lstm, f"weight_ih{suffix}"), getattr(lstm, f"weight_hh{suffix}")
-        if W_ih.T.shape != self.Wx.shape or W_hh.T.shape != self.Wh.shape:
-            raise ValueError(f"torch weights of shapes {tuple(W_ih.T.shape)} and "
-                             f"{tuple(W_hh.T.shape)} (transposed) do not fit Wx {tuple(self.Wx.shape)} "
-                             f"and Wh {tuple(self.Wh.shape)}")
-        self.Wx.copy_(W_ih.T)
-        self.Wh.copy_(W_hh.T)
-        self.b.copy_(getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))
+        if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
+            raise TypeError(f"lstm must be a torch.nn.LSTM or nn.LSTMCell, got {type(lstm).__name__}")
+        params = torch_to_numpy(lstm)                        # params[layer][direction]
+        if len(params) != 1 or len(params[0]) != 1:
+            raise ValueError(f"only a one-layer, unidirectional torch.nn.LSTM maps onto one cell, "
+                             f"got {len(params)} layers with {len(params[0])} direction(s)")
+        p = params[0][0]
+        if p["Wx"].shape != tuple(self.Wx.shape) or p["Wh"].shape != tuple(self.Wh.shape):
+            raise ValueError(f"torch weights of shapes {p['Wx'].shape} and {p['Wh'].shape} (transposed) "
+                             f"do not fit Wx {tuple(self.Wx.shape)} and Wh {tuple(self.Wh.shape)}")
+        for name in ("Wx", "Wh", "b"):
+            getattr(self, name).copy_(torch.from_numpy(p[name]))     # in this cell's dtype
         return self
 
     def extra_repr(self):

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-__all__ = ["check_shape", "check_range"]
+__all__ = ["check_shape", "check_range", "is_int", "is_real"]
 
 _AXIS = re.compile(r"^(\d*)([A-Za-z]\w*)$")
 
@@ -78,3 +78,13 @@ def check_range(name, arr, V, symbol="V"):
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{name} must hold values in [0, {symbol}) = [0, {V}), got "
                          f"{arr[first]} at index {first}")
+
+
+def is_int(value):
+    """A Python or NumPy integer, and not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value):
+    """A Python or NumPy real number (integers included), and not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))

@@ -29,3 +29,29 @@ def assert_one_step_sequence_is_the_step(forward, step_forward, backward, step_b
     np.testing.assert_array_equal(dx[:, 0], dx1)
     for a, a1 in zip(rest, rest1, strict=True):
         np.testing.assert_array_equal(a, a1)
+
+
+def torch_grads(module):
+    """The gradients of a torch RNN/LSTM/GRU (or Cell) in the NumPy layout of
+    course_lib.training.torch_to_numpy: params[layer][direction] -> {"dWx", "dWh", "db"} or
+    {"dWx", "dWh", "dbx", "dbh"}.
+
+    A copy of the module gets the gradients as its parameters and torch_to_numpy maps them. In
+    an RNN or LSTM the two biases enter only through b = bias_ih + bias_hh, so both receive
+    dL/db: this is checked, and the copy keeps it once (bias_hh set to 0) so that the mapped
+    sum is dL/db itself."""
+    import copy
+
+    import torch
+
+    from course_lib.training import torch_to_numpy
+
+    twin = copy.deepcopy(module)
+    with torch.no_grad():
+        for (name, p), (_, p_grad) in zip(twin.named_parameters(), module.named_parameters(), strict=True):
+            p.copy_(p_grad.grad)
+            if not isinstance(module, (torch.nn.GRU, torch.nn.GRUCell)) and name.startswith("bias_hh"):
+                np.testing.assert_allclose(p.numpy(), getattr(module, name.replace("_hh", "_ih")).grad.numpy(),
+                                           rtol=1e-10, atol=1e-12)
+                p.zero_()
+    return [[{"d" + k: v for k, v in p.items()} for p in layer] for layer in torch_to_numpy(twin)]

@@ -10,10 +10,12 @@ import torch
 from sequence_checks import (
     assert_float64_and_inputs_untouched,
     assert_one_step_sequence_is_the_step,
+    torch_grads,
 )
 
 from course_lib.gradcheck import check_backward
 from course_lib.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from course_lib.training import torch_to_numpy
 
 # (N, T, D, H): distinct sizes, and 3H differs from every other size.
 SHAPES = [(2, 5, 3, 4), (3, 4, 5, 2), (4, 2, 3, 5)]
@@ -32,17 +34,16 @@ def make_inputs(rng, N=N, T=T, D=D, H=H):
     return x, h0, Wx, Wh, bx, bh
 
 
-def torch_params(module, suffix=""):
+def torch_params(module):
     """The NumPy parameters of a torch GRU/GRUCell: Wx, Wh, bx, bh."""
-    p = {k: v.detach().numpy().copy() for k, v in module.named_parameters()}
-    return (p[f"weight_ih{suffix}"].T, p[f"weight_hh{suffix}"].T,
-            p[f"bias_ih{suffix}"], p[f"bias_hh{suffix}"])
+    p = torch_to_numpy(module)[0][0]
+    return p["Wx"], p["Wh"], p["bx"], p["bh"]
 
 
-def torch_param_grads(module, suffix=""):
-    g = {k: v.grad.numpy() for k, v in module.named_parameters()}
-    return (g[f"weight_ih{suffix}"].T, g[f"weight_hh{suffix}"].T,
-            g[f"bias_ih{suffix}"], g[f"bias_hh{suffix}"])
+def torch_param_grads(module):
+    """The torch parameter gradients in the NumPy layout: (dWx, dWh, dbx, dbh)."""
+    g = torch_grads(module)[0][0]
+    return g["dWx"], g["dWh"], g["dbx"], g["dbh"]
 
 
 def cho_gru_step(x, h, Wx, Wh, bx, bh):
@@ -89,7 +90,7 @@ def test_reset_after_step_matches_torch_gru_cell(rng, N, T, D, H):
 def test_reset_after_sequence_matches_torch_nn_gru(rng, N, T, D, H):
     torch.manual_seed(T)
     gru = torch.nn.GRU(D, H, batch_first=True).double()
-    params = torch_params(gru, "_l0")
+    params = torch_params(gru)
     x, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))
     h, cache = gru_forward(x, h0, *params, reset_after=True)
     dh = rng.standard_normal((N, T, H))
@@ -102,7 +103,7 @@ def test_reset_after_sequence_matches_torch_nn_gru(rng, N, T, D, H):
     assert h.shape == (N, T, H)
     np.testing.assert_allclose(h, out.detach().numpy(), **TOL)
     np.testing.assert_allclose(h[:, -1], h_last[0].detach().numpy(), **TOL)
-    assert_all_close(grads, (x_t.grad.numpy(), h0_t.grad.numpy(), *torch_param_grads(gru, "_l0")),
+    assert_all_close(grads, (x_t.grad.numpy(), h0_t.grad.numpy(), *torch_param_grads(gru)),
                      ["d" + n for n in NAMES])
 
 

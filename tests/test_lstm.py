@@ -5,10 +5,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sequence_checks import assert_float64_and_inputs_untouched
+from sequence_checks import assert_float64_and_inputs_untouched, torch_grads
 
 from course_lib.gradcheck import check_backward
 from course_lib.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from course_lib.training import torch_to_numpy
 
 # (N, T, D, H): distinct sizes, and 4H differs from every other size, so that a transpose
 # or a swapped argument cannot broadcast silently.
@@ -18,18 +19,16 @@ TOL = dict(rtol=1e-10, atol=1e-12)
 GRAD_NAMES = ["dx", "dh0", "dWx", "dWh", "db"]
 
 
-def torch_params(module, suffix=""):
+def torch_params(module):
     """The NumPy parameters of a torch LSTM/LSTMCell: Wx (D, 4H), Wh (H, 4H), b (4H,)."""
-    p = {k: v.detach().numpy().copy() for k, v in module.named_parameters()}
-    return (p[f"weight_ih{suffix}"].T, p[f"weight_hh{suffix}"].T,
-            p[f"bias_ih{suffix}"] + p[f"bias_hh{suffix}"])
+    p = torch_to_numpy(module)[0][0]
+    return p["Wx"], p["Wh"], p["b"]
 
 
-def torch_param_grads(module, suffix=""):
+def torch_param_grads(module):
     """The torch parameter gradients in the NumPy layout: (dWx, dWh, db)."""
-    g = {k: v.grad.numpy() for k, v in module.named_parameters()}
-    np.testing.assert_allclose(g[f"bias_ih{suffix}"], g[f"bias_hh{suffix}"], **TOL)
-    return g[f"weight_ih{suffix}"].T, g[f"weight_hh{suffix}"].T, g[f"bias_ih{suffix}"]
+    g = torch_grads(module)[0][0]
+    return g["dWx"], g["dWh"], g["db"]
 
 
 def make_inputs(rng, N=N, T=T, D=D, H=H):
@@ -99,7 +98,7 @@ def test_saturated_gates_hold_the_cell_exactly_and_warn_nothing(rng):
 def test_sequence_matches_torch_nn_lstm(rng, N, T, D, H):
     torch.manual_seed(T)
     lstm = torch.nn.LSTM(D, H, batch_first=True).double()
-    Wx, Wh, b = torch_params(lstm, "_l0")
+    Wx, Wh, b = torch_params(lstm)
     x, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))
     h, cache = lstm_forward(x, h0, Wx, Wh, b)
     dh = rng.standard_normal((N, T, H))
@@ -114,7 +113,7 @@ def test_sequence_matches_torch_nn_lstm(rng, N, T, D, H):
     np.testing.assert_allclose(h, out.detach().numpy(), **TOL)
     np.testing.assert_allclose(h[:, -1], h_last[0].detach().numpy(), **TOL)
     assert [g.shape for g in grads] == [(N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]
-    theirs = (x_t.grad.numpy(), h0_t.grad.numpy(), *torch_param_grads(lstm, "_l0"))
+    theirs = (x_t.grad.numpy(), h0_t.grad.numpy(), *torch_param_grads(lstm))
     for name, a, a_t in zip(GRAD_NAMES, grads, theirs):
         np.testing.assert_allclose(a, a_t, err_msg=name, **TOL)
 

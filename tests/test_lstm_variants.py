@@ -268,7 +268,11 @@ def test_bad_arguments_give_messages():
         model(random_x(N, 0, D))
     with pytest.raises(ValueError, match=r"variant NIG has the blocks \[f \| g \| o\]"):
         make_model("NIG").load_torch_lstm(torch.nn.LSTM(D, H))
-    with pytest.raises(ValueError, match="only a one-layer, unidirectional"):
+    with pytest.raises(ValueError, match="only a one-layer, unidirectional .* got 2 layers with 1 direction"):
         make_model("NP").load_torch_lstm(torch.nn.LSTM(D, H, num_layers=2))
+    with pytest.raises(ValueError, match="only a one-layer, unidirectional .* got 1 layers with 2 direction"):
+        make_model("NP").load_torch_lstm(torch.nn.LSTM(D, H, bidirectional=True))
+    with pytest.raises(TypeError, match="lstm must be a torch.nn.LSTM or nn.LSTMCell, got GRU"):
+        make_model("NP").load_torch_lstm(torch.nn.GRU(D, H))
     with pytest.raises(ValueError, match=r"do not fit Wx \(3, 16\)"):
         make_model("NP").load_torch_lstm(torch.nn.LSTM(D + 1, H))

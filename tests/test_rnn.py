@@ -6,10 +6,12 @@ import torch
 from sequence_checks import (
     assert_float64_and_inputs_untouched,
     assert_one_step_sequence_is_the_step,
+    torch_grads,
 )
 
 from course_lib.gradcheck import check_backward
 from course_lib.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+from course_lib.training import numpy_to_torch
 
 N, T, D, H = 2, 5, 3, 4            # distinct sizes: a transpose cannot broadcast silently
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -25,22 +27,17 @@ def make_inputs(rng, N=N, T=T, D=D, H=H):
 
 
 def torch_rnn(Wx, Wh, b):
-    """A torch.nn.RNN with the NumPy parameters copied in (bias split over the two terms)."""
+    """A torch.nn.RNN with the NumPy parameters copied in (course_lib.training.numpy_to_torch)."""
     D, H = Wx.shape
     rnn = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True).double()
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
-        rnn.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
-        rnn.bias_ih_l0.copy_(torch.from_numpy(b / 3))
-        rnn.bias_hh_l0.copy_(torch.from_numpy(2 * b / 3))
+    numpy_to_torch([[{"Wx": Wx, "Wh": Wh, "b": b}]], rnn)
     return rnn
 
 
-def torch_grads(rnn, x_t, h0_t):
+def torch_sequence_grads(rnn, x_t, h0_t):
     """The torch gradients in the NumPy layout: (dx, dh0, dWx, dWh, db)."""
-    np.testing.assert_allclose(rnn.bias_ih_l0.grad, rnn.bias_hh_l0.grad, **TOL)
-    return (x_t.grad.numpy(), h0_t.grad.numpy(), rnn.weight_ih_l0.grad.numpy().T,
-            rnn.weight_hh_l0.grad.numpy().T, rnn.bias_ih_l0.grad.numpy())
+    g = torch_grads(rnn)[0][0]
+    return x_t.grad.numpy(), h0_t.grad.numpy(), g["dWx"], g["dWh"], g["db"]
 
 
 def assert_grads_equal(ours, theirs, tol=TOL):
@@ -95,7 +92,7 @@ def test_sequence_matches_torch_nn_rnn(rng):
     np.testing.assert_allclose(h, out.detach().numpy(), **TOL)
     np.testing.assert_allclose(h[:, -1], h_last[0].detach().numpy(), **TOL)
     assert [g.shape for g in grads] == [(N, T, D), (N, H), (D, H), (H, H), (H,)]
-    assert_grads_equal(grads, torch_grads(rnn, x_t, h0_t))
+    assert_grads_equal(grads, torch_sequence_grads(rnn, x_t, h0_t))
 
 
 def test_sequence_backward_is_the_step_backward_summed_over_time(rng):
@@ -137,7 +134,7 @@ def test_truncated_bptt_matches_torch_with_detach_at_chunk_boundaries(rng, k):
         state = state.detach()                         # carry the value, stop the gradient
     (torch.cat(outs, dim=1) * torch.from_numpy(dh)).sum().backward()
 
-    assert_grads_equal(grads, torch_grads(rnn, x_t, h0_t))
+    assert_grads_equal(grads, torch_sequence_grads(rnn, x_t, h0_t))
 
 
 def test_truncation_changes_the_gradient(rng):
