@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-N = 16
+N = 30                      # a class
 AIDS = ("a1_markov_hmm", "a3_lstm_gru")
 JOBS = (1, 2)
 PHASES = ("autograde", "originality", "replay")

@@ -36,6 +36,10 @@ CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_client
 # What IPKernelApp.initialize imports (measured: about 160 modules, debugpy among them), and
 # the libraries every assignment uses.
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")     # debugpy, preloaded, stays quiet
+# One BLAS/OpenMP thread per kernel: the grader runs -j kernels at once, and test cells are small.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _var in THREAD_VARIABLES:
+    os.environ.setdefault(_var, "1")
 ALWAYS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
           "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
           "IPython.utils.wildcard", "sqlite3", "psutil", "numpy", "scipy.special")
@@ -78,6 +82,8 @@ def _child(conn, request):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    for var in THREAD_VARIABLES:                         # as the libraries were loaded
+        os.environ.setdefault(var, "1")
     argv = sandbox_kernel.prepare(request["argv"])
     threading.Thread(target=_watch_client, args=(conn,), daemon=True).start()
     from ipykernel.kernelapp import IPKernelApp

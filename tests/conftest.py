@@ -1,12 +1,19 @@
 """Shared fixtures. Tests never touch the home folder: HOME and every Jupyter, IPython and
 matplotlib state folder point into a temporary folder for the whole session, and every
-subprocess (kernels, nbgrader, JupyterLab) inherits that."""
+subprocess (kernels, nbgrader, JupyterLab) inherits that.
+
+The suite runs several processes at once (xdist workers, each with its kernels) on a machine
+with few cores: every process gets one BLAS/OpenMP thread, so that threads of one process do
+not spin while waiting for a core held by another."""
 
 import os
 import tempfile
 
-import numpy as np
-import pytest
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")             # before NumPy and torch are imported
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 _STATE = tempfile.mkdtemp(prefix="course-test-state-")
 for _var, _sub in [

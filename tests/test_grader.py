@@ -223,7 +223,7 @@ def graded(tmp_path_factory):
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "course-grade"), AID, *paths, "-j", "2",
          "--course", str(course), "--work", str(work), "--json", str(out), "--markdown", str(base / "summary.md"),
-         "--feedback", str(base / "feedback"), "--cell-timeout", "20", "--timeout", "240"],
+         "--feedback", str(base / "feedback"), "--cell-timeout", "8", "--timeout", "240"],
         capture_output=True, text=True, timeout=1800)
     results = {r["student"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
     return {"proc": proc, "results": results, "attacks": attacks, "course": course, "work": work, "base": base}
