@@ -1,6 +1,6 @@
 """Reference implementations for the Sequence Models course.
 
-One module per concept; see DESIGN.md for the contract and the conventions
+One module per concept; see CONTRIBUTING.md for the layout and the conventions
 (batch first, row vectors, float64 NumPy references).
 """
 

@@ -3,7 +3,7 @@
 Shape legend: any. The checker works for arrays of every shape; `x[i]` below is one entry
 of an input, whatever its index.
 
-The convention it checks (DESIGN.md section 2):
+The convention it checks (CONTRIBUTING.md, "Conventions"):
 
     *outputs, cache = forward(*inputs)
     grads = backward(*d_outputs, cache)        # one gradient per input, in input order

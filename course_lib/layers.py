@@ -7,7 +7,7 @@ Shape legend:
     H  hidden size           scores (N, T, V)  unnormalised log-probabilities per step
     V  vocabulary size       y, mask (N, T)    targets in [0, V) and which steps count
 
-Forward/backward pairs follow DESIGN.md: `*outputs, cache = f_forward(*inputs)` and
+Forward/backward pairs follow the convention of CONTRIBUTING.md: `*outputs, cache = f_forward(*inputs)` and
 `grads = f_backward(*d_outputs, cache)`. The loss returns its own gradient.
 """
 
