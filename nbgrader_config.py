@@ -22,18 +22,18 @@ c.ExecutePreprocessor.timeout = 300
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
-# Kernels that grade or validate load course_lib.demo_cells: a "Try it" cell whose first line
+# Kernels that grade or validate load course_lib.grading.demo_cells: a "Try it" cell whose first line
 # is `# Try it (skipped when graded)` is not run then (it earns nothing and can cost more than
 # every test together); in JupyterLab it runs as usual. No history file is written either.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
-                             "--InteractiveShellApp.extensions=['course_lib.demo_cells']"]
+                             "--InteractiveShellApp.extensions=['course_lib.grading.demo_cells']"]
 
 # Hidden tests and solutions stay out of the feedback a student receives.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "course_lib.nbgrader_ext.ScrubTracebacks",
+    "course_lib.grading.nbgrader_ext.ScrubTracebacks",
 ]
 
 # A harmless warning on stderr does not zero a test cell: stderr output that consists only
@@ -41,3 +41,16 @@ c.GenerateFeedback.preprocessors = [
 # before grading. Any other stderr output still scores 0, as nbgrader intends.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\A(?:[^\n]*Warning: [^\n]*\n(?:[ \t]+[^\n]*\n)*)+\Z"
+
+# Autograding splits every notebook between two processes (course_lib.grading.split_execute): the
+# tests and the references they compare with run in the grading kernel, the student's cells in
+# a separate process that holds no reference and, as root, cannot read the course's files.
+c.Autograde.autograde_preprocessors = [
+    "course_lib.grading.split_execute.SplitExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

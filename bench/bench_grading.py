@@ -2,13 +2,13 @@
 
 N submissions of each assignment (correct, untouched and its typical mistakes from
 tests/mutants_<aid>.py, in turn) are graded by the installed `course-grade` command with every
-defense on (sandboxed kernels, originality check, the replay outside the student's kernel), on
+defense on (the student's code in its own sandboxed process, the originality check), on
 a new SQLite gradebook each time. The scores are checked against the ones the answers deserve,
 so a fast but wrong run shows. One row per assignment and -j: the command's wall time,
 submissions graded per minute, the fixed cost of the run (start-up, generating the assignment
 into the gradebook, the warm-kernel server, reports: wall time minus the submissions' own time,
 measured at -j 1), the median time of one submission as its worker saw it, and the median of
-each phase of it (autograde with the student's kernel, originality check, replay).
+each phase of it (autograde, with the student's code in its own process; originality check).
 """
 
 import json
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 N = 30                      # a class
 AIDS = ("a1_markov_hmm", "a3_lstm_gru")
 JOBS = (1, 2)
-PHASES = ("autograde", "originality", "replay")
+PHASES = ("autograde", "originality")
 
 
 def _submissions(aid, folder):

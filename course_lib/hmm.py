@@ -2,9 +2,9 @@
 
 Shape legend:
     K  hidden states          pi (K,)      pi[k]   = P(z_0 = k)
-    M  observation symbols    A  (K, K)    A[i, j] = P(z_t = j | z_{t-1} = i)
-    T  time steps             B  (K, M)    B[k, m] = P(x_t = m | z_t = k)
-                              obs (T,)     integers in [0, M)
+    V  observation symbols    A  (K, K)    A[i, j] = P(z_t = j | z_{t-1} = i)
+    T  time steps             B  (K, V)    B[k, v] = P(x_t = v | z_t = k)
+                              obs (T,)     integers in [0, V)
 
 Time is indexed from 0, as in the code. The recursions are derived in log space, combining
 terms with log-sum-exp, so a sequence of ten thousand symbols neither underflows nor loses
@@ -15,7 +15,7 @@ value. Those derivations are the functions `_forward_log`, `_backward_log` and
 The public functions return the same numbers by faster routes, each tested against the log-space
 one:
 - forward and backward run in probability space with one matrix product per step,
-  alpha_t = alpha_{t-1} M[x_t] with M[m] = A diag(B[:, m]), rescaled every few steps and
+  alpha_t = alpha_{t-1} M[x_t] with M[v] = A diag(B[:, v]), rescaled every few steps and
   whenever the values get small (the scaling of Rabiner 1989); the logarithms of the
   scale factors add up to log p(x);
 - Viterbi runs in log space L steps at a time, with the max-plus products of L
@@ -73,7 +73,7 @@ def _check_A_B(A, B):
     if A.shape != (K, K):
         raise ValueError(f"A must have shape (K, K) = ({K}, {K}), got {A.shape}")
     if B.shape[0] != K:
-        raise ValueError(f"B must have shape (K, M) with K = {K} rows (one per state of A), got {B.shape}")
+        raise ValueError(f"B must have shape (K, V) with K = {K} rows (one per state of A), got {B.shape}")
     if B.shape[1] == 0:
         raise ValueError(f"B must have at least one symbol column, got shape {B.shape}")
     _check_rows_sum_to_one("A", A)
@@ -91,7 +91,7 @@ def _check_params(pi, A, B):
     return pi, A, B
 
 
-def _check_obs(obs, M, name="obs"):
+def _check_obs(obs, V, name="obs"):
     arr = np.asarray(obs)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of symbols (T,), got shape {arr.shape}")
@@ -102,11 +102,11 @@ def _check_obs(obs, M, name="obs"):
             arr = arr.astype(np.int64)
         else:
             raise ValueError(f"{name} must hold integer symbols, got dtype {arr.dtype}")
-    bad = np.flatnonzero((arr < 0) | (arr >= M))
+    bad = np.flatnonzero((arr < 0) | (arr >= V))
     if bad.size:
         t = int(bad[0])
         raise ValueError(
-            f"{name} must hold symbols in [0, M) = [0, {M}); found {arr[t]} at t = {t}"
+            f"{name} must hold symbols in [0, V) = [0, {V}); found {arr[t]} at t = {t}"
         )
     return arr.astype(np.int64, copy=False)
 
@@ -139,7 +139,7 @@ def sample(pi, A, B, T, rng):
         z_0 ~ Categorical(pi),   z_t ~ Categorical(A[z_{t-1}]),   x_t ~ Categorical(B[z_t])
 
     Args:
-        pi: (K,), A: (K, K), B: (K, M) model parameters.
+        pi: (K,), A: (K, K), B: (K, V) model parameters.
         T: number of time steps (>= 1).
         rng: a numpy.random.Generator.
     Returns:
@@ -151,14 +151,14 @@ def sample(pi, A, B, T, rng):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     T = int(T)
-    K, M = B.shape
+    K, V = B.shape
     cum_A, cum_B = np.cumsum(A, axis=1), np.cumsum(B, axis=1)
     u_z, u_x = rng.random(T), rng.random(T)
     states = np.empty(T, dtype=np.int64)
     states[0] = min(np.searchsorted(np.cumsum(pi), u_z[0], side="right"), K - 1)
     for t in range(1, T):
         states[t] = min(np.searchsorted(cum_A[states[t - 1]], u_z[t], side="right"), K - 1)
-    obs = np.minimum((cum_B[states] <= u_x[:, None]).sum(axis=1), M - 1)   # inverse CDF per row
+    obs = np.minimum((cum_B[states] <= u_x[:, None]).sum(axis=1), V - 1)   # inverse CDF per row
     return states, obs.astype(np.int64)
 
 
@@ -191,7 +191,7 @@ def forward_algorithm(obs, pi, A, B):
     _forward_log, which this equals to rounding error.
 
     Args:
-        obs: (T,) symbols; pi: (K,), A: (K, K), B: (K, M).
+        obs: (T,) symbols; pi: (K,), A: (K, K), B: (K, V).
     Returns:
         log_alpha: (T, K) with log_alpha[t, k] = log p(x_0..x_t, z_t = k),
         log_likelihood: float, log p(x_0..x_{T-1}).
@@ -217,7 +217,7 @@ def backward_algorithm(obs, A, B):
     _backward_log.
 
     Args:
-        obs: (T,) symbols; A: (K, K), B: (K, M).
+        obs: (T,) symbols; A: (K, K), B: (K, V).
     Returns:
         log_beta: (T, K) with log_beta[t, k] = log p(x_{t+1}..x_{T-1} | z_t = k).
     """
@@ -312,11 +312,11 @@ def _viterbi_log(obs, log_pi, log_A, log_B):
 
 _RESCALE_EVERY = 32       # steps between two rescalings of the scaled recursions
 _SMALL = 1e-150           # rescale at every step once values fall below this (far from underflow)
-_TABLE_ENTRIES = 1 << 20  # largest Viterbi table (M^L matrices of K x K) worth precomputing
+_TABLE_ENTRIES = 1 << 20  # largest Viterbi table (V^L matrices of K x K) worth precomputing
 
 
 def _step_matrices(A, B):
-    """M[m] = A diag(B[:, m]), (M, K, K): alpha_t = alpha_{t-1} M[x_t] in probability space."""
+    """M[v] = A diag(B[:, v]), (V, K, K): alpha_t = alpha_{t-1} M[x_t] in probability space."""
     return np.ascontiguousarray(A[None, :, :] * B.T[:, None, :])
 
 
@@ -398,21 +398,21 @@ def _scaled_posteriors(obs, pi, A, B):
 def _viterbi_blocked(obs, log_pi, log_A, log_B):
     """Viterbi with L steps per array operation (see the module docstring).
 
-        S1[m][j, i] = log A[i, j] + log B[j, m]                      one step, from i to j
+        S1[v][j, i] = log A[i, j] + log B[j, v]                      one step, from i to j
         SL[(m_1..m_L)][j, i] = max_k (S1[m_L][j, k] + S(L-1)[(m_1..m_(L-1))][k, i])
         log_delta[t + L, j] = max_i (log_delta[t, i] + SL[(x_(t+1)..x_(t+L))][j, i])
 
     then the steps in between for all blocks at once. psi needs no emission term, since
     log B[j, x_t] does not depend on i:
         psi[t, j] = argmax_i (log_delta[t-1, i] + log A[i, j])
-    L is the largest of 1..4 whose table of M^L matrices has at most _TABLE_ENTRIES entries.
+    L is the largest of 1..4 whose table of V^L matrices has at most _TABLE_ENTRIES entries.
     """
-    T, K, M = obs.size, log_A.shape[0], log_B.shape[1]
-    S1 = np.ascontiguousarray(log_A.T[None, :, :] + log_B.T[:, :, None])         # (M, K, K): [m, j, i]
+    T, K, V = obs.size, log_A.shape[0], log_B.shape[1]
+    S1 = np.ascontiguousarray(log_A.T[None, :, :] + log_B.T[:, :, None])         # (V, K, K): [v, j, i]
     A_T = np.ascontiguousarray(log_A.T)                                         # [j, i]
-    L = max([1] + [n for n in range(2, 5) if M**n * K * K <= _TABLE_ENTRIES])
+    L = max([1] + [n for n in range(2, 5) if V**n * K * K <= _TABLE_ENTRIES])
     table = S1
-    for _ in range(L - 1):                                                      # (M^n, K, K), last symbol fastest
+    for _ in range(L - 1):                                                      # (V^n, K, K), last symbol fastest
         table = np.max(S1[None, :, :, :, None] + table[:, None, None, :, :], axis=3).reshape(-1, K, K)
     delta = np.empty((T, K))
     psi = np.zeros((T, K), dtype=np.int64)
@@ -421,7 +421,7 @@ def _viterbi_blocked(obs, log_pi, log_A, log_B):
     starts = np.arange(nb) * L
     codes = np.zeros(nb, dtype=np.int64)
     for r in range(1, L + 1):
-        codes = codes * M + obs[starts + r]
+        codes = codes * V + obs[starts + r]
     views_flat, views_row, tables = list(delta), list(delta[:, None, :]), list(table)
     buf = np.empty((K, K))
     add, reduce_max = np.add, np.maximum.reduce
@@ -456,9 +456,9 @@ def _expected_counts(obs, pi, A, B):
     From the scaled recursions each xi_t is alpha_hat[t, i] M[x_{t+1}][i, j] beta_hat[t+1, j],
     normalised to sum to 1 (the scale factors cancel, as for gamma).
     """
-    K, M = B.shape
+    K, V = B.shape
     fast = _scaled_posteriors(obs, pi, A, B)
-    emit = np.zeros((K, M))
+    emit = np.zeros((K, V))
     if fast is None:                                             # p(x) = 0: the log-space route
         log_A, log_B = _log(A), _log(B)
         log_alpha, ll = _forward_log(obs, _log(pi), log_A, log_B)
@@ -479,7 +479,7 @@ def _expected_counts(obs, pi, A, B):
         b = min(a + chunk, obs.size - 1)
         xi = alpha[a:b, :, None] * mats[obs[a + 1:b + 1]] * beta[a + 1:b + 1, None, :]   # (n, K, K)
         xi_sum += np.einsum("tij,t->ij", xi, 1.0 / xi.sum(axis=(1, 2)))
-    np.add.at(emit.T, obs, gamma)                                # emit[k, m] = sum_{t: x_t = m} gamma[t, k]
+    np.add.at(emit.T, obs, gamma)                                # emit[k, v] = sum_{t: x_t = v} gamma[t, k]
     return gamma[0], xi_sum, emit, ll
 
 
@@ -499,7 +499,7 @@ def baum_welch(sequences, pi, A, B, n_iter=100, tol=1e-6):
     M-step, summing expected counts over sequences s:
         pi[k]    = sum_s gamma_s[0, k] / S
         A[i, j]  = sum_s sum_t xi_s[t, i, j] / sum_s sum_t sum_j xi_s[t, i, j]
-        B[k, m]  = sum_s sum_{t: x_t = m} gamma_s[t, k] / sum_s sum_t gamma_s[t, k]
+        B[k, v]  = sum_s sum_{t: x_t = v} gamma_s[t, k] / sum_s sum_t gamma_s[t, k]
 
     Each iteration computes the total log-likelihood of the current parameters, then
     updates them; it stops after n_iter updates, or after the update whose log-likelihood
@@ -507,7 +507,7 @@ def baum_welch(sequences, pi, A, B, n_iter=100, tol=1e-6):
 
     Args:
         sequences: a list of (T_s,) symbol arrays (or one (T,) array).
-        pi: (K,), A: (K, K), B: (K, M) initial parameters.
+        pi: (K,), A: (K, K), B: (K, V) initial parameters.
     Returns:
         pi, A, B: the fitted parameters, and history: list of floats where history[i]
         is the total log-likelihood of the parameters before update i (non-decreasing).
@@ -518,8 +518,8 @@ def baum_welch(sequences, pi, A, B, n_iter=100, tol=1e-6):
     sequences = list(sequences)
     if not sequences:
         raise ValueError("sequences is empty: Baum-Welch needs at least one observation sequence")
-    M = B.shape[1]
-    sequences = [_check_obs(s, M, name=f"sequences[{i}]") for i, s in enumerate(sequences)]
+    V = B.shape[1]
+    sequences = [_check_obs(s, V, name=f"sequences[{i}]") for i, s in enumerate(sequences)]
     if int(n_iter) != n_iter or n_iter < 1:
         raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
     history = []

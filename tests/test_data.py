@@ -70,3 +70,110 @@ def test_split_partitions_at_line_ends():
         assert abs(len(part) / len(text) - frac) < 0.02
     with pytest.raises(ValueError, match="fractions must be positive and sum to 1"):
         data.split_text(text, (0.5, 0.6))
+
+
+# ----------------------------------------------------------------------------- number words
+
+NUMBER_CHECKS = [*range(200), 1000, 1001, 1021, 1100, 1234, 7777, 9999, 10_000, 21_000, 101_000, 999_999]
+
+
+@pytest.mark.parametrize("lang", data.NUMBER_LANGUAGES)
+def test_number_tokens_join_back_to_num2words(lang):
+    """The tokenisers lose nothing: re-joined tokens are num2words' string, for 0..199, a few
+    landmarks and 200 random values below 10^6; German tokens are pieces of GERMAN_PIECES."""
+    from num2words import num2words
+
+    values = NUMBER_CHECKS + list(np.random.default_rng(0).integers(200, 10**6, 200))
+    for v in values:
+        tokens = data.number_tokens(int(v), lang)
+        assert data.join_tokens(tokens, lang) == num2words(int(v), lang=lang)
+        assert all(t and " " not in t for t in tokens)
+        if lang == "de":
+            assert set(tokens) <= set(data.GERMAN_PIECES), tokens
+
+
+def test_german_units_come_before_the_tens():
+    assert data.number_tokens(21, "en") == ["twenty", "-", "one"]
+    assert data.number_tokens(21, "de") == ["ein", "und", "zwanzig"]
+    assert data.number_tokens(1234, "en") == ["one", "thousand", ",", "two", "hundred", "and", "thirty", "-", "four"]
+    assert data.number_tokens(1234, "de") == ["ein", "tausend", "zwei", "hundert", "vier", "und", "dreißig"]
+    assert data.number_tokens(116, "de") == ["ein", "hundert", "sechzehn"]      # not sechs | zehn
+    assert data.number_tokens(101, "de") == ["ein", "hundert", "eins"]          # eins at the end only
+    assert data.number_tokens(99, "fr") == ["quatre", "-", "vingt", "-", "dix", "-", "neuf"]
+
+
+def test_number_pairs_sizes_and_languages():
+    pairs = data.number_pairs(0, 300)
+    assert len(pairs) == 300 and [v for _, _, v in pairs] == list(range(300))
+    assert pairs[21] == (["twenty", "-", "one"], ["ein", "und", "zwanzig"], 21)
+    pairs[21][1].append("x")                                        # fresh lists: the cache is safe
+    assert data.number_pairs(0, 300)[21][1] == ["ein", "und", "zwanzig"]
+    fr = data.number_pairs(90, 100, "de", "fr")
+    assert len(fr) == 10 and fr[1] == (["ein", "und", "neunzig"], ["quatre", "-", "vingt", "-", "onze"], 91)
+    with pytest.raises(ValueError, match="source and target must be different languages"):
+        data.number_pairs(0, 10, "en", "en")
+    with pytest.raises(ValueError, match=r"target must be one of \('en', 'de', 'fr'\), got 'es'"):
+        data.number_pairs(0, 10, "en", "es")
+    with pytest.raises(ValueError, match=r"0 <= start < stop <= 10\^6, got start = 5, stop = 5"):
+        data.number_pairs(5, 5)
+    with pytest.raises(ValueError, match=r"value must be an int in \[0, 10\^6\), got 1000000"):
+        data.number_tokens(10**6, "de")
+
+
+def test_missing_num2words_names_the_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "num2words", None)               # import num2words now fails
+    with pytest.raises(ModuleNotFoundError, match=r"needs the package 'num2words'.*pip install num2words"):
+        data.number_tokens(3, "en")
+    with pytest.raises(ModuleNotFoundError, match="num2words"):
+        data.number_pairs(123_456, 123_460)                           # not in the cache
+
+
+def test_split_by_value_is_disjoint_seeded_and_sized():
+    pairs = [(["s"], ["t"], v) for v in range(1000)] + [(["s2"], ["t2"], 7)]   # value 7 twice
+    parts = data.split_by_value(pairs, (0.8, 0.1, 0.1), seed=0)
+    values = [{p[-1] for p in part} for part in parts]
+    assert [len(v) for v in values] == [800, 100, 100]
+    assert not (values[0] & values[1] or values[0] & values[2] or values[1] & values[2])
+    assert sum(len(p) for p in parts) == len(pairs)
+    home = next(part for part in parts if any(p[-1] == 7 for p in part))
+    assert sum(p[-1] == 7 for p in home) == 2                         # both pairs of 7 in one part
+    again = data.split_by_value(pairs, (0.8, 0.1, 0.1), seed=0)
+    other = data.split_by_value(pairs, (0.8, 0.1, 0.1), seed=1)
+    assert again == parts and other[1] != parts[1]
+    position = {id(p): i for i, p in enumerate(pairs)}
+    assert all(np.all(np.diff([position[id(p)] for p in part]) > 0) for part in parts)  # order kept
+    with pytest.raises(ValueError, match="fractions must be positive and sum to 1"):
+        data.split_by_value(pairs, (0.8, 0.3))
+
+
+def test_word_vocab_round_trip_and_specials():
+    vocab = data.Vocab.from_sequences([["ein", "und", "zwanzig"], ["zwei", "und", "dreißig"]])
+    assert (vocab.pad, vocab.bos, vocab.eos, vocab.unk) == (0, 1, 2, 3)
+    assert vocab.tokens[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    assert vocab.tokens[4:] == sorted(["ein", "und", "zwanzig", "zwei", "dreißig"]) and len(vocab) == 9
+    tokens = ["zwei", "und", "zwanzig"]
+    ids = vocab.encode(tokens)
+    assert ids.dtype == np.int64 and vocab.decode(ids) == tokens
+    assert vocab.encode(["elf"]).tolist() == [vocab.unk]
+    assert vocab.decode([vocab.bos, *ids, vocab.eos, 5, vocab.pad]) == tokens       # stops at eos
+    assert vocab.decode([1, 4, 2, 0], strip=False) == ["<bos>", vocab.tokens[4], "<eos>", "<pad>"]
+    with pytest.raises(ValueError, match=r"ids must be ints in \[0, V\) = \[0, 9\), got 9"):
+        vocab.decode([9])
+    with pytest.raises(ValueError, match="<eos> is a special symbol"):
+        data.Vocab(["a", "<eos>"])
+    with pytest.raises(ValueError, match="tokens must be distinct, got 'a' twice"):
+        data.Vocab(["a", "b", "a"])
+    with pytest.raises(ValueError, match="needs a list of tokens, got the str"):
+        vocab.encode("ein und zwanzig")
+
+
+def test_pad_batch():
+    import torch
+
+    ids, lengths = data.pad_batch([[5, 6, 7], np.array([8]), []], pad=0)
+    assert ids.dtype == lengths.dtype == torch.int64
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [0, 0, 0]] and lengths.tolist() == [3, 1, 0]
+    with pytest.raises(ValueError, match=r"sequences\[1\] must be a 1-D sequence of int ids"):
+        data.pad_batch([[1], [0.5]])

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from mutants_a1_markov_hmm import MUTANTS
 
-from course_lib.sandbox_kernel import isolation_available
+from course_lib.grading.sandbox import isolation_available
 
 pytestmark = [pytest.mark.grading, pytest.mark.xdist_group("course-grade")]
 
@@ -116,6 +116,46 @@ def in_forward(code):
     return edit_answer(correct(), "forward_log", FORWARD_BODY, f"    {code}\n{FORWARD_BODY}")
 
 
+def replace_forward(code, nb=None):
+    """A wrong submission whose forward_log cell is `code`."""
+    nb = nb or wrong_forward()
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward_log")
+    cell.source = code
+    return nb
+
+
+def reads_files(paths, nb):
+    """A cell, first in the notebook, that reads the instructor's notebooks at `paths` and runs
+    the answer of every part from them; then the notebook `nb`."""
+    return add_cell(nb, (
+        "import json\n"
+        f"for _path in {[str(p) for p in paths]!r}:\n"
+        "    try:\n"
+        "        _cells = json.load(open(_path))['cells']\n"
+        "    except Exception as err:\n"
+        "        print('could not read', _path, type(err).__name__)\n"
+        "        continue\n"
+        "    for _c in _cells:\n"
+        "        if _c.get('metadata', {}).get('nbgrader', {}).get('solution') and _c['cell_type'] == 'code':\n"
+        "            exec(''.join(_c['source']))\n"), position=1)
+
+
+def reads_reference_source(paths, nb):
+    """forward_log taken from the course's own hmm.py, read from disk at `paths`."""
+    return replace_forward(
+        "_src = ''\n"
+        f"for _path in {[str(p) for p in paths]!r}:\n"
+        "    try:\n"
+        "        _src = open(_path).read()\n"
+        "        break\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "_ns = {'__name__': 'copied'}\n"
+        "exec(_src, _ns)\n"
+        "def forward_log(obs, pi, A, B):\n"
+        "    return _ns['forward_algorithm'](obs, pi, A, B)\n", nb)
+
+
 def copied_reference():
     import inspect
 
@@ -163,7 +203,7 @@ ATTACKS = {
         "            warnings.warn('converted a Noisy result', UserWarning)\n"
         "            return self.a if dtype is None else self.a.astype(dtype)\n"
         "    return Noisy((N + alpha) / (row_totals + alpha * V))"), FULL, False),
-    # each of these fools the checks inside the student's kernel; the replay outside it is not fooled
+    # each of these would fool checks that ran beside the student's code; none runs there
     "monkeypatch-numpy": (lambda: add_cell(wrong_forward(), (
         "np.any = lambda *a, **k: False\nnp.allclose = lambda *a, **k: True\n"
         "np.testing.assert_allclose = lambda *a, **k: None")), FULL - FORWARD, False),
@@ -186,6 +226,44 @@ ATTACKS = {
         "builtins.AssertionError = type('AssertionError', (Exception,), {})")), FULL - FORWARD, False),
     "megabytes-of-output": (lambda: add_cell(correct(), "for i in range(200_000):\n    print('x' * 100)"),
                             FULL, False),
+    # routes to the reference inside the process that runs the student's code: none exists there
+    "imports-the-reference-by-a-computed-name": (lambda: replace_forward(
+        "import importlib\n_m = importlib.import_module('course_lib.' + 'h' + 'mm')\n"
+        "def forward_log(obs, pi, A, B):\n    return getattr(_m, 'forward' + '_algorithm')(obs, pi, A, B)\n"),
+        FULL - FORWARD, False),
+    "finds-the-reference-late-in-sys-modules": (lambda: replace_forward(
+        "def forward_log(obs, pi, A, B):\n    import sys\n"
+        "    for m in list(sys.modules.values()):\n"
+        "        for name in ('forward' + '_algorithm', '_forward' + '_log'):\n"
+        "            f = getattr(m, name, None)\n"
+        "            if callable(f):\n                return f(obs, pi, A, B)\n"
+        "    raise RuntimeError('nothing found')\n"), FULL - FORWARD, False),
+    "finds-the-reference-by-introspection": (lambda: replace_forward(
+        "def forward_log(obs, pi, A, B):\n    import gc, sys\n"
+        "    for o in gc.get_objects():\n"
+        "        if callable(o) and getattr(o, '__name__', '') in ('forward_algorithm', '_forward_log'):\n"
+        "            return o(obs, pi, A, B)\n"
+        "    f = sys._getframe()\n"
+        "    while f is not None:\n"
+        "        for v in list(f.f_globals.values()):\n"
+        "            g = getattr(v, 'forward_algorithm', None)\n"
+        "            if callable(g):\n                return g(obs, pi, A, B)\n"
+        "        f = f.f_back\n"
+        "    raise RuntimeError('nothing found')\n"), FULL - FORWARD, False),
+    "captures-the-reference-early": (lambda: add_cell(replace_forward(
+        "def forward_log(obs, pi, A, B):\n    return _captured(obs, pi, A, B)\n"), (
+        "import importlib\n"
+        "try:\n    _captured = importlib.import_module('course_lib.hmm').forward_algorithm\n"
+        "except Exception:\n    _captured = None\n"), position=1), FULL - FORWARD, False),
+    "forges-receipts": (lambda: add_cell(wrong_forward(), (
+        "from IPython.display import publish_display_data\n"
+        "for _ in range(50):\n"
+        "    publish_display_data({'application/vnd.course-grading.receipt+json': {'t': 'py', 'v': None},\n"
+        "                          'text/plain': ''})")), FULL - FORWARD, False),
+    "returns-an-object-that-pickles-a-trap": (lambda: replace_forward(
+        "class Trap:\n    def __reduce__(self):\n        return (exec, ('import os; os._exit(0)',))\n"
+        "    def __array__(self, dtype=None, copy=None):\n        raise RuntimeError('no')\n"
+        "def forward_log(obs, pi, A, B):\n    return Trap(), 0.0\n"), FULL - FORWARD, False),
 }
 
 
@@ -212,6 +290,17 @@ def graded(tmp_path_factory):
             "            act()\n"
             "        except Exception:\n"
             "            pass\n")), FULL, True)
+    if ISOLATED:
+        # files a student knows the place of: the instructor's notebooks (in the course graded
+        # and in the project the grader is installed from) and the reference's source
+        import course_lib
+
+        installed = gs.Path(course_lib.__file__).resolve().parent
+        notebooks = [course / "solutions" / AID / NB, installed.parent / "solutions" / AID / NB]
+        attacks["reads-the-solutions-with-no-answer-of-its-own"] = (
+            lambda: reads_files(notebooks, untouched()), 0, True)
+        attacks["reads-the-references-source"] = (
+            lambda: reads_reference_source([installed / "hmm.py"], wrong_forward()), FULL - FORWARD, True)
     paths = []
     for name, (build, _, _) in attacks.items():
         # raw JSON: nbformat.write would repair the duplicated ids a copy-paste leaves
@@ -255,21 +344,40 @@ def test_repairs_are_reported(graded):
     assert any("was edited" in rep for rep in res["edited-tests-on-a-correct-notebook"]["repairs"])
     assert any("was missing" in rep for rep in res["deleted-tests-on-an-empty-notebook"]["repairs"])
     assert any("a copy of cell" in rep for rep in res["duplicated-cells"]["repairs"])
-    for name in ("infinite-loop", "os-exit", "kernel-crash", "infinite-loop-ignoring-sigint"):
-        assert any("stopped or hung the kernel" in rep for rep in res[name]["repairs"]), name
 
 
-@pytest.mark.parametrize("name", [n for n in ATTACKS if n.startswith("monkeypatch")])
-def test_monkeypatching_fools_the_kernel_but_not_the_replay(graded, name):
-    """The in-kernel checks were fooled (the attack is real), and the replay caught it."""
-    repairs = graded["results"][name]["repairs"]
-    assert any("test_forward_visible passed in the student's kernel but not when checked outside it" in r
-               for r in repairs), repairs
+@pytest.mark.parametrize("name, says", [
+    ("infinite-loop", "forward_log did not return within"),
+    ("infinite-loop-ignoring-sigint", "forward_log did not return within"),
+    ("os-exit", "the process running your code stopped while forward_log ran"),
+    ("kernel-crash", "the process running your code stopped while forward_log ran"),
+    ("sys-exit", "SystemExit"),
+])
+def test_a_crash_or_a_hang_costs_its_part_and_says_why(graded, name, says):
+    r = graded["results"][name]
+    msgs = {p["cell"]: p["message"] for p in r["parts"]}
+    assert says in msgs["test_forward_visible"], msgs["test_forward_visible"]
+    assert msgs["test_posteriors_visible"] == "", "the parts after it were graded as usual"
 
 
-def test_honest_submissions_pass_the_replay(graded):
-    for name in ("plain-correct", "plain-wrong-forward", "duplicated-cells"):
-        assert not any("checked outside" in r for r in graded["results"][name]["repairs"]), name
+@pytest.mark.parametrize("name", [n for n in ATTACKS if n.startswith(("monkeypatch", "forges"))])
+def test_patching_the_students_process_does_not_reach_the_tests(graded, name):
+    """The student's cells run in their own process: whatever they patch there (NumPy, IPython,
+    builtins, grading helpers, fake receipts), the tests see the wrong forward_log as it is."""
+    msgs = {p["cell"]: p["message"] for p in graded["results"][name]["parts"]}
+    assert "log_alpha is wrong" in msgs["test_forward_visible"], msgs["test_forward_visible"]
+
+
+@NEEDS_ISOLATION
+def test_the_course_files_cannot_be_read_by_the_students_code(graded):
+    """The file attacks earned nothing because the files could not be read, not by chance."""
+    r = graded["results"]["reads-the-solutions-with-no-answer-of-its-own"]
+    assert r["score"] == 0
+    import course_lib
+
+    installed = gs.Path(course_lib.__file__).resolve().parent
+    for folder in (graded["course"] / "solutions", installed, installed.parent / "solutions"):
+        assert folder.stat().st_mode & 0o007 == 0, f"{folder} is open to other users"
 
 
 def test_failures_are_explained(graded):
@@ -318,11 +426,11 @@ def test_classroom_workflow_calls_the_grader_with_real_options():
 
 def test_monkeypatching_torch_is_caught(tmp_path):
     """a3's visible GRU test uses torch.nn.GRUCell as its oracle. A wrong GRU plus a patched
-    GRUCell.forward (answering with the student's own step) passes inside the kernel; the
-    replay, with an untouched torch, takes the part's points back."""
+    GRUCell.forward (answering with the student's own step) patches the student's process only;
+    the oracle in the grading kernel is untouched, and the part earns nothing."""
     from grading_cases import MUTANTS as ALL
 
-    from course_lib.grader import grade
+    from course_lib.grading.grader import grade
 
     aid, nb = "a3_lstm_gru", "a3_lstm_gru.ipynb"
     sub = gs.filled_submission(aid, nb, ALL[aid]["gru-z-swapped"][0][nb])
@@ -340,17 +448,17 @@ def test_monkeypatching_torch_is_caught(tmp_path):
     sub.cells.insert(gids.index("gru_step_forward") + 1, patch)
     (tmp_path / "torch-patch.ipynb").write_text(json.dumps(sub))
     [r] = grade(aid, [str(tmp_path / "torch-patch.ipynb")], work=tmp_path / "work", course=gs.REPO, progress=False)
-    assert any("test_gru_step_visible passed in the student's kernel but not when checked outside it" in rep
-               for rep in r["repairs"]), r["repairs"]
     assert r["score"] == r["max_score"] - 3, (r["score"], r["repairs"])
+    msgs = {p["cell"]: p["message"] for p in r["parts"]}
+    assert msgs["test_gru_step_visible"] and msgs["test_gru_step_hidden"], msgs
 
 
 def test_timeout_kill_spares_a_process_that_reuses_a_kernel_pid(tmp_path):
     """The grader kills sandbox kernels by the pid they recorded. A recorded pid whose process is
     gone may be handed to another program (here: a live process whose start time differs from the
     recorded one); that program survives, while a process whose start time matches is killed."""
-    from course_lib.grader import _kill_kernels
-    from course_lib.sandbox_kernel import process_start_time
+    from course_lib.grading.grader import _kill_kernels
+    from course_lib.grading.sandbox import process_start_time
 
     def sleeper():
         return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
@@ -375,7 +483,7 @@ def test_a_failure_outside_the_notebook_is_graded_again_once(tmp_path, monkeypat
     """When autograde fails although the notebook, run cell by cell, shows no fault (here: the
     first `failures` runs report a kernel that died while starting, as happens on a busy machine),
     the submission is graded once more. A second such failure is a grading failure."""
-    from course_lib import grader
+    from course_lib.grading import grader
 
     aid, name = "a2_rnn_bptt", "a2_rnn_bptt.ipynb"
     monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))    # prepare() sets it
@@ -400,16 +508,16 @@ def test_a_failure_outside_the_notebook_is_graded_again_once(tmp_path, monkeypat
         assert result["score"] == result["max_score"] > 0, result
         assert any("its kernel died while starting" in r for r in result["repairs"]), result["repairs"]
     else:
-        assert "autograde failed and no cell could be blamed" in result["errors"][0], result
+        assert "autograde failed twice" in result["errors"][0], result
 
 
 def test_cold_kernels_grade_as_the_table_says(tmp_path):
     """Without the warm-kernel server (warm_kernels=False, as when it cannot start) every kernel
-    starts as `python -m course_lib.sandbox_kernel`, and a typical mistake still loses exactly its
-    part, replay included."""
+    starts as `python -m course_lib.grading.sandbox` and every answer process as
+    `python -m course_lib.grading.answer_process`, and a typical mistake still loses exactly its part."""
     from grading_cases import MUTANTS as ALL
 
-    from course_lib.grader import grade
+    from course_lib.grading.grader import grade
 
     aid, nb = "a2_rnn_bptt", "a2_rnn_bptt.ipynb"
     name = next(iter(ALL[aid]))
@@ -421,6 +529,6 @@ def test_cold_kernels_grade_as_the_table_says(tmp_path):
     [r] = grade(aid, [str(tmp_path / f"{name}.ipynb")], work=tmp_path / "work", course=gs.REPO, progress=False,
                 warm_kernels=False)
     spec = json.loads((tmp_path / "work" / "jupyter" / "kernels" / "course-sandbox" / "kernel.json").read_text())
-    assert "course_lib.sandbox_kernel" in spec["argv"], spec["argv"]
+    assert "course_lib.grading.sandbox" in spec["argv"], spec["argv"]
     assert r["score"] == sum(points.values()) - sum(points[g] for g in lost), r
     assert not r["repairs"], r["repairs"]

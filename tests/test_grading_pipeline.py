@@ -16,7 +16,7 @@ import pytest
 from grading_cases import MUTANTS
 
 from course_lib.course import assignment_ids, nbgrader
-from course_lib.grader import grade
+from course_lib.grading.grader import grade
 
 pytestmark = pytest.mark.grading
 AIDS = assignment_ids(gs.REPO)
@@ -130,7 +130,7 @@ def test_each_typical_mistake_loses_exactly_its_parts(graded):
     full = gs.scores(graded["course"], aid, "correct")
     failed = {s: r["errors"] for s, r in graded["mistakes"].items() if r["status"] != "graded"}
     assert not failed, failed
-    # an honest mistake needs no repair and passes the replay; only a use of the reference is noted
+    # an honest mistake needs no repair; only a use of the reference is noted
     repaired = {s: [rep for rep in r["repairs"] if "is not the student's own work" not in rep]
                 for s, r in graded["mistakes"].items()}
     assert not any(repaired.values()), {s: reps for s, reps in repaired.items() if reps}

@@ -209,11 +209,11 @@ GOOD = hmm.dishonest_casino()
     "args,match",
     [
         ((np.array([0, 1]), GOOD[0], GOOD[1][:, :1], GOOD[2]), r"A must have shape \(K, K\) = \(2, 2\), got \(2, 1\)"),
-        ((np.array([0, 1]), GOOD[0], GOOD[1], GOOD[2][:1]), r"B must have shape \(K, M\) with K = 2"),
+        ((np.array([0, 1]), GOOD[0], GOOD[1], GOOD[2][:1]), r"B must have shape \(K, V\) with K = 2"),
         ((np.array([0, 1]), np.array([0.5, 0.5, 0.0]), GOOD[1], GOOD[2]), r"pi must have shape \(K,\) = \(2,\), got \(3,\)"),
         ((np.array([0, 1]), GOOD[0], np.array([[0.9, 0.05], [0.1, 0.9]]), GOOD[2]), r"every row of A must sum to 1; row 0 sums to 0.95"),
         ((np.array([0, 1]), np.array([0.6, 0.6]), GOOD[1], GOOD[2]), r"pi must sum to 1, got 1.2"),
-        ((np.array([0, 6]), *GOOD), r"obs must hold symbols in \[0, M\) = \[0, 6\); found 6 at t = 1"),
+        ((np.array([0, 6]), *GOOD), r"obs must hold symbols in \[0, V\) = \[0, 6\); found 6 at t = 1"),
         ((np.array([0, -1]), *GOOD), r"found -1 at t = 1"),
         ((np.array([], dtype=int), *GOOD), r"obs is empty"),
         ((np.array([[0, 1]]), *GOOD), r"obs must be a 1-D sequence"),
@@ -234,7 +234,7 @@ def test_bad_inputs_other_entry_points(rng):
         hmm.backward_algorithm(np.array([0]), A[:, :1], B)
     with pytest.raises(ValueError, match=r"sequences is empty"):
         hmm.baum_welch([], pi, A, B)
-    with pytest.raises(ValueError, match=r"sequences\[1\] must hold symbols in \[0, M\) = \[0, 6\); found 9"):
+    with pytest.raises(ValueError, match=r"sequences\[1\] must hold symbols in \[0, V\) = \[0, 6\); found 9"):
         hmm.baum_welch([np.array([0, 1]), np.array([9])], pi, A, B)
     with pytest.raises(ValueError, match=r"sequences\[0\] is empty"):
         hmm.baum_welch([np.array([], dtype=int)], pi, A, B)

@@ -1,4 +1,4 @@
-"""Warm grading kernels (course_lib.kernel_server) and demonstration cells (course_lib.demo_cells).
+"""Warm grading kernels (course_lib.grading.kernel_server) and demonstration cells (course_lib.grading.demo_cells).
 
 A kernel forked by the server must behave as the cold sandbox kernel does: it runs code in the
 folder it was asked for, with no secret in its environment and a private home; as root it runs as
@@ -16,9 +16,9 @@ import time
 import pytest
 from jupyter_client.manager import KernelManager
 
-from course_lib import demo_cells
-from course_lib.kernel_server import kernel_argv
-from course_lib.sandbox_kernel import isolation_available, process_start_time
+from course_lib.grading import demo_cells
+from course_lib.grading.kernel_server import kernel_argv
+from course_lib.grading.sandbox import isolation_available, process_start_time
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("kernel-server")
     os.chmod(base, 0o755)
     sock = base / "server.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib.kernel_server", str(sock)],
+    proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.kernel_server", str(sock)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout.readline().strip() == "ready"
     spec = base / "jupyter" / "kernels" / "warm"

@@ -1,4 +1,4 @@
-"""course_lib.originality: the instructor's own solutions are never flagged, copies of the
+"""course_lib.grading.originality: the instructor's own solutions are never flagged, copies of the
 reference are, with or without their docstrings and comments, and so is any use of it."""
 
 import inspect
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import hmm, markov, rnn
-from course_lib.originality import reference_use
+from course_lib.grading.originality import reference_use
 
 REPO = Path(__file__).resolve().parents[1]
 

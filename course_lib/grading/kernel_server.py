@@ -1,19 +1,23 @@
 """Warm grading kernels: a server that forks a ready interpreter for every kernel.
 
-    python -m course_lib.kernel_server SOCKET [--preload numpy,scipy.special,torch]
+    python -m course_lib.grading.kernel_server SOCKET [--preload numpy,scipy.special,torch]
 
 Starting an IPython kernel costs an interpreter, ipykernel, NumPy and SciPy (and torch for
-the later assignments): seconds per kernel, twice per graded submission (the student's
-kernel and the replay). The server imports those modules once and then, for each kernel
-asked for, forks a child that
+the later assignments): seconds per process, twice per graded submission (the grading
+kernel, and the answer process that runs the student's code). The server imports those
+modules once and forks a child per request. A kernel child
 
 1. starts a new session (its own process group, killed as a whole by the grader),
 2. takes the environment and working folder of the request,
-3. closes the same doors as `course_lib.sandbox_kernel` (as root: the user `nobody`; no
-   secrets in the environment; a private home; memory, file-size and wall-clock limits),
+3. closes the doors of `course_lib.grading.sandbox` (no secrets in the environment; a private
+   home; memory, file-size and wall-clock limits; `nobody` if the request asks for it),
 4. runs IPKernelApp on the connection file, and exits with it.
 
-The child dies with the client that asked for it (`course_lib/kernel_client.py`, started
+An answer-process child (a request of kind "answers", with a connected socket passed along)
+does the same with `nobody` when isolating, moves to its private home and serves
+`course_lib.grading.answer_process` on the socket.
+
+The child dies with the client that asked for it (`course_lib/grading/kernel_client.py`, started
 by jupyter_client from the kernelspec): jupyter_client signals and kills that client, which
 passes interrupts on, and the child kills its own group when the client's connection
 closes. The server holds no secret and no course file, only the preloaded third-party
@@ -30,19 +34,18 @@ import socket
 import sys
 import threading
 
-from course_lib import sandbox_kernel
+from course_lib.grading import sandbox as sandbox_kernel
+from course_lib.grading.environment import single_threaded
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_client.py")
 # What IPKernelApp.initialize imports (measured: about 160 modules, debugpy among them), and
 # the libraries every assignment uses.
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")     # debugpy, preloaded, stays quiet
-# One BLAS/OpenMP thread per kernel: the grader runs -j kernels at once, and test cells are small.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-for _var in THREAD_VARIABLES:
-    os.environ.setdefault(_var, "1")
+single_threaded(os.environ)
 ALWAYS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
           "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
-          "IPython.utils.wildcard", "sqlite3", "psutil", "numpy", "scipy.special")
+          "IPython.utils.wildcard", "IPython.utils.capture", "sqlite3", "psutil", "numpy", "scipy.special",
+          "course_lib.grading.answer_process", "course_lib.grading.demo_cells")
 
 
 def kernel_argv(socket_path):
@@ -51,7 +54,10 @@ def kernel_argv(socket_path):
 
 
 def _readline(conn, limit=1 << 20):
-    data = b""
+    """The request line, and the file descriptors sent with it (an answer process's socket)."""
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+    if not data:
+        raise ConnectionError("the request ended early")
     while not data.endswith(b"\n"):
         chunk = conn.recv(65536)
         if not chunk:
@@ -59,7 +65,7 @@ def _readline(conn, limit=1 << 20):
         data += chunk
         if len(data) > limit:
             raise ConnectionError("the request is too long")
-    return data
+    return data, fds
 
 
 def _watch_client(conn):
@@ -72,18 +78,26 @@ def _watch_client(conn):
     os.killpg(0, signal.SIGKILL)
 
 
-def _child(conn, request):
+def _enter(request, fd=None):
+    """In a forked child: a session of its own, no server pipes, the request's folder and
+    environment. Returns `fd`, moved off 0-2 if it was there."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)             # never the server's pipes
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+    for target in (0, 1, 2):
+        if fd == target:
+            fd = os.dup(fd)
+        os.dup2(devnull, target)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    for var in THREAD_VARIABLES:                         # as the libraries were loaded
-        os.environ.setdefault(var, "1")
+    single_threaded(os.environ)                          # as the libraries were loaded
+    return fd
+
+
+def _child(conn, request):
+    _enter(request)
     argv = sandbox_kernel.prepare(request["argv"])
     threading.Thread(target=_watch_client, args=(conn,), daemon=True).start()
     from ipykernel.kernelapp import IPKernelApp
@@ -92,6 +106,17 @@ def _child(conn, request):
     app = IPKernelApp.instance()
     app.initialize(argv)
     app.start()
+
+
+def _answers_child(conn, request, fd):
+    """An answer process (course_lib.grading.answer_process) on the socket `fd` sent with the request."""
+    fd = _enter(request, fd)
+    sandbox_kernel.prepare()
+    os.chdir(os.environ["HOME"])                         # its private home, nothing of the course
+    threading.Thread(target=_watch_client, args=(conn,), daemon=True).start()
+    from course_lib.grading import answer_process
+
+    answer_process.serve(socket.socket(fileno=fd), request["edition"])
 
 
 def serve(socket_path, preload=()):
@@ -112,9 +137,16 @@ def serve(socket_path, preload=()):
     print("ready", flush=True)
     while True:
         conn, _ = server.accept()
+        fds = []
         try:
-            request = json.loads(_readline(conn))
-        except (ConnectionError, ValueError):
+            line, fds = _readline(conn)
+            request = json.loads(line)
+            answers = request.get("kind") == "answers"
+            if answers and len(fds) != 1:
+                raise ValueError("an answer process needs its socket")
+        except (ConnectionError, ValueError, OSError):
+            for fd in fds:
+                os.close(fd)
             conn.close()
             continue
         pid = os.fork()
@@ -122,10 +154,15 @@ def serve(socket_path, preload=()):
             status = 1
             try:
                 server.close()
-                _child(conn, request)
+                if answers:
+                    _answers_child(conn, request, fds[0])
+                else:
+                    _child(conn, request)
                 status = 0
             finally:
                 os._exit(status)
+        for fd in fds:
+            os.close(fd)
         try:
             conn.sendall(f"{pid}\n".encode())
         except OSError:
@@ -134,7 +171,7 @@ def serve(socket_path, preload=()):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_lib.kernel_server", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_lib.grading.kernel_server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("socket", help="path of the Unix socket to listen on")
     parser.add_argument("--preload", default="", help="more modules to import once, comma-separated")

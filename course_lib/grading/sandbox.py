@@ -1,6 +1,6 @@
 """The kernel that runs a submission while it is graded.
 
-    python -m course_lib.sandbox_kernel -f CONNECTION_FILE
+    python -m course_lib.grading.sandbox -f CONNECTION_FILE
 
 It starts an ordinary IPython kernel after closing the doors a submission could use to
 reach past its own answers:
@@ -19,14 +19,14 @@ Nothing here changes what a correct answer computes.
 
 import os
 import pwd
-import re
 import resource
 import shutil
 import signal
 import sys
 import tempfile
 
-SECRET = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|DATABASE_URL|^PG|DB_URL|API_KEY)", re.I)
+from course_lib.grading.environment import SECRET
+
 MEMORY_LIMIT = int(os.environ.get("COURSE_SANDBOX_MEMORY", str(6 * 1024**3)))       # bytes
 FILE_LIMIT = int(os.environ.get("COURSE_SANDBOX_FILESIZE", str(64 * 1024**2)))      # bytes
 WALL_LIMIT = int(os.environ.get("COURSE_SANDBOX_SECONDS", "900"))                   # seconds
@@ -65,7 +65,7 @@ def isolation_available():
     import subprocess
 
     try:
-        proc = subprocess.run([sys.executable, "-c", "import ipykernel, course_lib"], preexec_fn=_drop_to_nobody,
+        proc = subprocess.run([sys.executable, "-c", "import ipykernel, numpy"], preexec_fn=_drop_to_nobody,
                               capture_output=True, cwd="/", timeout=60)
     except (OSError, subprocess.SubprocessError):
         return False
@@ -81,25 +81,20 @@ def _connection_file(argv):
     raise SystemExit("sandbox_kernel: expected -f CONNECTION_FILE")
 
 
-def prepare(argv):
-    """Close the doors (see the module docstring) in this process and return the arguments
-    for IPKernelApp: the connection file replaced by a private copy. After this call the
-    process may be `nobody`, with limits set and the alarm running."""
-    argv = list(argv)
-    index, conn = _connection_file(argv)
+def prepare(argv=None):
+    """Close the doors (see the module docstring) in this process. With kernel arguments
+    `argv`, return them for IPKernelApp with the connection file replaced by a private copy.
+    After this call the process may be `nobody`, with limits set and the alarm running."""
     home = tempfile.mkdtemp(prefix="course-sandbox-home-")
-    private_conn = os.path.join(home, "kernel.json")
-    shutil.copy(conn, private_conn)                          # readable after the switch below
-    if argv[index].startswith("-f="):
-        argv[index] = f"-f={private_conn}"
-    else:
-        argv[index] = private_conn
-
-    replay = os.environ.get("COURSE_GRADING_REPLAY")
-    if replay:                                                # readable after the switch below
-        private_replay = os.path.join(home, "receipts.json")
-        shutil.copy(replay, private_replay)
-        os.environ["COURSE_GRADING_REPLAY"] = private_replay
+    if argv is not None:
+        argv = list(argv)
+        index, conn = _connection_file(argv)
+        private_conn = os.path.join(home, "kernel.json")
+        shutil.copy(conn, private_conn)                      # readable after the switch below
+        if argv[index].startswith("-f="):
+            argv[index] = f"-f={private_conn}"
+        else:
+            argv[index] = private_conn
     for name in list(os.environ):
         if SECRET.search(name):
             del os.environ[name]
@@ -109,15 +104,17 @@ def prepare(argv):
         "JUPYTER_RUNTIME_DIR": os.path.join(home, ".runtime"),
         "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
     })
-    if not os.environ.get("COURSE_GRADING_REPLAY"):
-        os.environ["COURSE_GRADING_RECORD"] = "1"            # graded calls leave receipts
 
-    pidfile = os.environ.pop("COURSE_SANDBOX_PIDFILE", "")
-    if pidfile:                                               # the grader kills this group on timeout
-        with open(pidfile, "a") as f:                        # exec keeps the pid and start time
+    isolate = os.environ.pop("COURSE_SANDBOX_ISOLATE", "") == "1" and os.geteuid() == 0
+    # The grader kills the processes listed in the pid file on timeout (exec keeps the pid and
+    # start time). A process that stays the grader's user (the grading kernel) keeps the file's
+    # name, so that the processes it starts register too; one that becomes `nobody` forgets it.
+    pidfile = os.environ.pop("COURSE_SANDBOX_PIDFILE", "") if isolate else os.environ.get("COURSE_SANDBOX_PIDFILE", "")
+    if pidfile:
+        with open(pidfile, "a") as f:
             f.write(f"{os.getpid()} {process_start_time(os.getpid())}\n")
 
-    if os.environ.pop("COURSE_SANDBOX_ISOLATE", "") == "1" and os.geteuid() == 0:
+    if isolate:
         nobody = pwd.getpwnam("nobody")
         for folder, _, files in os.walk(home):
             os.chown(folder, nobody.pw_uid, nobody.pw_gid)
@@ -131,7 +128,7 @@ def prepare(argv):
     # and a submission that catches SIGALRM is still stopped by the grader's own time limit.
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(WALL_LIMIT)
-    return ["--IPKernelApp.log_level=ERROR", *argv]
+    return None if argv is None else ["--IPKernelApp.log_level=ERROR", *argv]
 
 
 def main(argv=None):

@@ -19,12 +19,8 @@ reference implementation earns nothing.
     passed(part)                           the line a passing cell prints
 """
 
-import base64
-import builtins
 import contextlib
 import inspect
-import json
-import os
 import sys
 import types
 import warnings
@@ -154,118 +150,11 @@ def _tripwires(modules):
             setattr(mod, name, obj)
 
 
-_BLOCKED = {"reason": None}
-
-
-def block_next_part(reason):
-    """Refuse every graded call until called again with None.
-
-    The grader puts this around a test cell whose calls stopped or hung the kernel, so that
-    the rest of the notebook can still be graded; the blocked part earns nothing.
-    """
-    _BLOCKED["reason"] = reason
-
-
-# ----------------------------------------------------------------------------- receipts
-# When a notebook is graded, every graded call leaves a receipt of what the student's function
-# returned (data only: arrays, numbers, strings and containers of them). The grader then runs
-# the test cells again in a fresh kernel that never ran the student's code, with each graded
-# call answered from its receipt: the checks run on an untouched NumPy and course_lib, so a
-# submission that monkeypatches them, or the helpers here, gains nothing.
-
-RECEIPT_MIME = "application/vnd.course-grading.receipt+json"
-_RECORD = os.environ.get("COURSE_GRADING_RECORD") == "1"
-_REPLAY = {"file": os.environ.get("COURSE_GRADING_REPLAY"), "queue": None, "data": None}
-_MAX_DEPTH = 6
-
-
-def _encode(value, depth=0):
-    if depth > _MAX_DEPTH:
-        return {"t": "opaque", "type": "deep"}
-    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
-        arr = np.array(value, order="C")                 # keeps 0-d arrays 0-d
-        return {"t": "nd", "dtype": arr.dtype.str, "shape": list(arr.shape), "scalar": isinstance(value, np.generic),
-                "b64": base64.b64encode(arr.tobytes()).decode()}
-    if isinstance(value, bool) or value is None:
-        return {"t": "py", "v": value}
-    if isinstance(value, (int, float)):
-        return {"t": "num", "kind": type(value).__name__, "v": repr(value)}
-    if isinstance(value, str):
-        return {"t": "py", "v": value}
-    if isinstance(value, (tuple, list)):
-        return {"t": type(value).__name__, "v": [_encode(v, depth + 1) for v in value]}
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"t": "dict", "v": {k: _encode(v, depth + 1) for k, v in value.items()}}
-    if hasattr(value, "__array__"):                      # an array-like answer: record its values
-        try:
-            arr = np.asarray(value)
-        except Exception:
-            arr = None
-        if arr is not None and arr.dtype.kind in "biufc":
-            return _encode(arr, depth)
-    return {"t": "opaque", "type": type(value).__name__}
-
-
-def _decode(d):
-    t = d.get("t")
-    if t == "nd":
-        arr = np.frombuffer(base64.b64decode(d["b64"]), dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
-        return arr[()] if d.get("scalar") else arr
-    if t == "py":
-        return d["v"]
-    if t == "num":
-        return {"int": int, "float": float}[d["kind"]](d["v"])
-    if t in ("tuple", "list"):
-        items = [_decode(v) for v in d["v"]]
-        return tuple(items) if t == "tuple" else items
-    if t == "dict":
-        return {k: _decode(v) for k, v in d["v"].items()}
-    return _Opaque(d.get("type", "?"))
-
-
-class _Opaque:
-    """Stands in, during the replay, for a value that is not plain data (a student's cache)."""
-
-    def __init__(self, type_name):
-        self.type_name = type_name
-
-    def __repr__(self):
-        return f"<{self.type_name} recorded while grading>"
-
-
-def _record(receipt):
-    if not _RECORD:
-        return
-    from IPython.display import publish_display_data
-
-    publish_display_data({RECEIPT_MIME: receipt, "text/plain": ""})
-
-
-def replay_cell(cell_id):
-    """Answer the graded calls of test cell `cell_id` from its receipts (grader's replay only)."""
-    if _REPLAY["data"] is None:
-        with open(_REPLAY["file"]) as f:
-            _REPLAY["data"] = json.load(f)
-    _REPLAY["queue"] = list(_REPLAY["data"].get(cell_id, []))
-
-
-def _replay_next():
-    if not _REPLAY["queue"]:
-        raise GradingError("no recorded result for this check: the notebook did not run it when graded")
-    receipt = _REPLAY["queue"].pop(0)
-    if receipt.get("t") == "raise":
-        exc = getattr(builtins, receipt.get("type", ""), None)
-        if isinstance(exc, type) and issubclass(exc, Exception) and exc.__module__ == "builtins":
-            raise exc(receipt.get("msg", ""))
-        raise GradingError(receipt.get("msg", ""))
-    return _decode(receipt)
-
-
 def graded_call(fn, *args, forbid=(), **kwargs):
     """Call a student's function: warnings silenced, course_lib references forbidden.
 
-    When graded, the result (or the error) is also recorded as a receipt; in the grader's
-    replay the call is answered from that receipt instead of running anything.
+    While a notebook is graded, `fn` stands for the student's function, which runs in
+    another process (course_lib.grading.split_execute); the call works the same.
 
     Args:
         fn: the student's function.
@@ -273,20 +162,10 @@ def graded_call(fn, *args, forbid=(), **kwargs):
     Returns:
         whatever fn returns.
     """
-    if _REPLAY["queue"] is not None:
-        return _replay_next()
-    try:
-        out = _graded_call(fn, *args, forbid=forbid, **kwargs)
-    except Exception as err:
-        _record({"t": "raise", "type": type(err).__name__, "msg": str(err)[:2000]})
-        raise
-    _record(_encode(out))
-    return out
+    return _graded_call(fn, *args, forbid=forbid, **kwargs)
 
 
 def _graded_call(fn, *args, forbid=(), **kwargs):
-    if _BLOCKED["reason"]:
-        raise GradingError(f"this part was not run: {_BLOCKED['reason']}")
     if not callable(fn):
         raise GradingError(f"expected a function, got {type(fn).__name__}")
     used = _course_lib_objects(fn) if forbid else []
@@ -325,9 +204,14 @@ def substitute(namespace, **objects):
     """
     missing = object()
     saved = {name: namespace.get(name, missing) for name in objects}
-    namespace.update({name: _stand_in(obj) for name, obj in objects.items()})
+    stand_ins = {name: _stand_in(obj) for name, obj in objects.items()}
+    namespace.update(stand_ins)
+    remote = sys.modules.get("course_lib.grading.answer_proxy")
+    session = remote.active_session() if remote else None
+    lent = session.lend({n: f for n, f in stand_ins.items() if callable(f)}) if session else contextlib.nullcontext()
     try:
-        yield
+        with lent:
+            yield
     finally:
         for name, value in saved.items():
             if value is missing:

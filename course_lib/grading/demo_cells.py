@@ -19,7 +19,7 @@ import os
 
 DEMO_MARKER = "# Try it (skipped when graded)"
 NOTE = "This demonstration cell is not run when the notebook is graded or validated."
-KERNEL_ARGUMENT = "--InteractiveShellApp.extensions=['course_lib.demo_cells']"
+KERNEL_ARGUMENT = "--InteractiveShellApp.extensions=['course_lib.grading.demo_cells']"
 
 
 def is_demo(source):

@@ -1,4 +1,4 @@
-"""The process jupyter_client starts for a warm grading kernel (see course_lib.kernel_server).
+"""The process jupyter_client starts for a warm grading kernel (see course_lib.grading.kernel_server).
 
     python -I -S kernel_client.py SOCKET -f CONNECTION_FILE [kernel arguments]
 

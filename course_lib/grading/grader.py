@@ -1,0 +1,588 @@
+"""Grade submitted notebooks with nbgrader, safely, from one command.
+
+    course-grade a1_markov_hmm alice.ipynb bob.ipynb [-j 2] [--db URL] [--json out.json]
+                 [--markdown out.md] [--feedback DIR] [--course DIR] [--timeout SECONDS]
+
+For each submission it
+1. rebuilds the notebook around the student's answers: every locked and test cell comes
+   from the assignment itself (edited, deleted, moved or re-labelled test cells do not
+   count), copy-pasted cells lose their duplicate nbgrader identity, and the student's own
+   extra cells stay where they were;
+2. runs `nbgrader autograde` on it in a private folder, against one shared gradebook
+   (SQLite by default, PostgreSQL with --db), with the notebook split in two processes
+   (`course_lib.grading.split_execute`): the tests and the references they compare with run in the
+   grading kernel, the student's code in an answer process that holds no reference and, as
+   root, runs as the unprivileged user `nobody`, with no secrets and no read access to the
+   course's files; a crash or a hang there costs the calls it spoiled and no others;
+3. zeroes the parts whose answers use or copy the reference (`course_lib.grading.originality`);
+4. writes a table per part, JSON, a Markdown summary and nbgrader's feedback (hidden tests
+   and tracebacks removed by the course configuration).
+
+Exit status: 0 when every submission was graded, whatever the scores; 1 when grading
+itself failed for some submission; 2 for a usage error.
+"""
+
+import argparse
+import atexit
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import nbformat
+
+from course_lib.course import course_root
+from course_lib.grading.environment import grading_environment, without_secrets
+from course_lib.grading.kernel_server import kernel_argv
+from course_lib.grading.results import (
+    clear_grader_verdicts,
+    collect,
+    markdown_summary,
+    summary_table,
+    zero_copied_parts,
+)
+from course_lib.grading.sandbox import isolation_available, process_start_time
+from course_lib.grading.submission import canonicalize, grade_id, read_submission, student_ids
+
+SANDBOX_KERNEL = "course-sandbox"
+
+# ----------------------------------------------------------------------------- setup
+
+@dataclass
+class Context:
+    root: Path
+    aid: str
+    work: Path
+    db_url: str
+    notebooks: list
+    release: dict
+    source: dict
+    parts: dict
+    timeout: int
+    cell_timeout: int
+    env: dict = field(default_factory=dict)
+    isolated: bool = False
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _sandbox_kernelspec(folder, server_socket=None):
+    """The grading kernel: served warm by the kernel server when one runs, else started cold."""
+    spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    argv = (kernel_argv(server_socket) if server_socket
+            else [sys.executable, "-m", "course_lib.grading.sandbox", "-f", "{connection_file}"])
+    spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
+            "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+_SERVERS = []
+
+
+def _uses_torch(notebooks):
+    """Whether the code of these notebooks imports torch, itself or through a course_lib module."""
+    import importlib.util
+
+    code = "\n".join(c.source for nb in notebooks for c in nb.cells if c.cell_type == "code")
+    if re.search(r"\btorch\b", code):
+        return True
+    modules = set(re.findall(r"course_lib\.(\w+)", code))
+    for names in re.findall(r"from\s+course_lib\s+import\s+([\w\s,]+)", code):
+        modules.update(n.split()[0] for n in names.split(",") if n.strip())
+    for name in modules:
+        spec = importlib.util.find_spec(f"course_lib.{name}") if name.isidentifier() else None
+        if spec and spec.origin and re.search(r"^\s*(import|from)\s+torch\b",
+                                              Path(spec.origin).read_text(encoding="utf-8"), re.M):
+            return True
+    return False
+
+
+def _start_kernel_server(work, env, preload=()):
+    """Start the warm-kernel server (course_lib.grading.kernel_server) with these extra modules loaded;
+    (process, socket path). If it does not come up, kernels start cold (_server_ready)."""
+    sock = Path(work) / "kernel-server.sock"
+    clean = without_secrets(env)
+    proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.kernel_server", str(sock),
+                             "--preload", ",".join(preload)],
+                            env=clean, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    _SERVERS.append(proc)
+    return proc, sock
+
+
+def _server_ready(proc):
+    if proc.stdout.readline().strip() == "ready":
+        return True
+    proc.kill()
+    return False
+
+
+def _stop_kernel_servers():
+    while _SERVERS:
+        proc = _SERVERS.pop()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+atexit.register(_stop_kernel_servers)
+
+
+def _parts_of(source_nb):
+    """grade_id -> the title of the part (the last markdown heading above the cell)."""
+    parts, title = {}, "(start)"
+    for cell in source_nb.cells:
+        if cell.cell_type == "markdown":
+            for m in re.finditer(r"^#+\s+(.+)$", cell.source, re.M):
+                if "BEGIN SOLUTION" not in m.group(1) and "END SOLUTION" not in m.group(1):
+                    title = m.group(1).strip()
+        if grade_id(cell):
+            parts[grade_id(cell)] = title
+    return parts
+
+
+def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120, warm_kernels=True):
+    """Build the master course folder, generate the assignment into the gradebook once, and
+    start the warm-kernel server (unless warm_kernels is False)."""
+    root = course_root(course) if course else _default_root()
+    src = root / "solutions" / aid
+    if not src.is_dir():
+        known = sorted(p.name for p in (root / "solutions").iterdir() if p.is_dir())
+        raise ValueError(f"unknown assignment {aid!r}; {root / 'solutions'} holds {known}")
+    work = Path(work or tempfile.mkdtemp(prefix=f"course-grade-{aid}-")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    master = work / "master"
+    if master.exists():
+        shutil.rmtree(master)
+    master.mkdir()
+    os.chmod(master, 0o700)                   # the kernel's user can neither read nor write it
+    shutil.copy(root / "nbgrader_config.py", master / "nbgrader_config.py")
+    shutil.copytree(src, master / "solutions" / aid)
+    db_url = db_url or f"sqlite:///{master / 'gradebook.db'}"
+    jupyter_path = work / "jupyter"
+    isolated = isolation_available()
+    env = grading_environment(os.environ, root=root, jupyter_path=jupyter_path, timeout=timeout, isolated=isolated)
+    os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]       # this process looks the kernelspec up too
+    source = {n: nbformat.read(p, as_version=4) for n, p in ((p.name, p) for p in sorted(src.glob("*.ipynb")))}
+    server, sock = (_start_kernel_server(work, env, ["torch"] if _uses_torch(source.values()) else [])
+                    if warm_kernels else (None, None))
+    proc = subprocess.run([_bin("nbgrader"), "generate_assignment", aid, "--force", f"--db={db_url}"],
+                          cwd=master, env=env, capture_output=True, text=True)
+    ready = bool(server) and _server_ready(server)
+    _sandbox_kernelspec(jupyter_path, sock if ready else None)
+    if ready:
+        env["COURSE_KERNEL_SERVER"] = str(sock)
+    if proc.returncode:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{_tail(proc.stdout + proc.stderr)}")
+    names = sorted(p.name for p in src.glob("*.ipynb"))
+    release = {n: nbformat.read(master / "assignments" / aid / n, as_version=4) for n in names}
+    parts = {}
+    for nb in source.values():
+        parts.update(_parts_of(nb))
+    return Context(root=root, aid=aid, work=work, db_url=db_url, notebooks=names, release=release,
+                   source=source, parts=parts, timeout=timeout, cell_timeout=cell_timeout, env=env,
+                   isolated=isolated)
+
+
+def _default_root():
+    try:
+        return course_root()
+    except FileNotFoundError:
+        return course_root(Path(__file__).resolve().parents[1])
+
+
+def _tail(text, n=3000):
+    return text[-n:]
+
+
+# ----------------------------------------------------------------------------- one submission
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_kernels(pidfile):
+    """Kill the process groups of the sandbox kernels listed in `pidfile` ("pid start-time" lines).
+    A kernel still running is killed with its group only if it is the same process (its start
+    time matches), since a pid freed by a kernel that ended may already belong to another program,
+    a student's JupyterLab kernel for one. A group whose leader is gone is still killed: Linux
+    does not hand out a pid while a process group of that number exists."""
+    if not pidfile.exists():
+        return
+    for line in pidfile.read_text().splitlines():
+        fields = line.split()
+        if len(fields) != 2 or not all(f.isdigit() for f in fields):
+            continue
+        pid, started = int(fields[0]), int(fields[1])
+        now = process_start_time(pid)
+        if now is None or now == started:
+            _kill_group(pid)
+    pidfile.unlink()
+
+
+def _load_config(folder, ctx):
+    """The course's nbgrader configuration, as `nbgrader autograde --db URL` run in folder sees it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+    config.CourseDirectory.root = str(folder)
+    config.CourseDirectory.db_url = ctx.db_url
+    return config
+
+
+@contextlib.contextmanager
+def _environment(env, cwd):
+    """Run the body with exactly this environment and working folder (one submission at a time
+    per worker process), then restore both. nbgrader's SQLAlchemy session warnings (harmless, and
+    hidden when nbgrader runs as a command) stay quiet."""
+    from sqlalchemy.exc import SAWarning
+
+    saved, here = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _autograde(ctx, folder, student, env, pidfile):
+    """`nbgrader autograde` of one student in `folder`, run in this process with the grading
+    kernel. After ctx.timeout seconds a watchdog kills the kernels, which ends the run.
+
+    Returns:
+        (success, log, timed_out)
+    """
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    config = _load_config(folder, ctx)
+    config.Execute.kernel_name = SANDBOX_KERNEL
+    config.Execute.timeout = ctx.cell_timeout
+    config.Execute.interrupt_on_timeout = False
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
+    app = Autograde(coursedir=coursedir, config=config)
+    app.force, app.create_student = True, True
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        _kill_kernels(pidfile)
+
+    watchdog = threading.Timer(ctx.timeout, expire)
+    watchdog.start()
+    try:
+        with _environment(env, folder):
+            result = capture_log(app)
+    finally:
+        watchdog.cancel()
+    return bool(result.get("success")), result.get("log", "") + result.get("error", ""), expired.is_set()
+
+
+def grade_submission(ctx, student, path, feedback_dir=None):
+    """Autograde one submission in its own folder (and write its feedback to feedback_dir).
+    Returns a result dict (never raises)."""
+    result = {"student": student, "path": str(path), "status": "graded", "repairs": [], "parts": [],
+              "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [], "seconds": 0.0}
+    t0 = time.perf_counter()
+    result["phases"] = {}
+
+    @contextlib.contextmanager
+    def phase(name):                       # seconds spent per phase, for `make bench`
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            result["phases"][name] = round(result["phases"].get(name, 0.0) + time.perf_counter() - start, 2)
+
+    folder = ctx.work / "students" / student
+    try:
+        if folder.exists():
+            shutil.rmtree(folder)
+        sub_dir = folder / "submitted" / student / ctx.aid
+        sub_dir.mkdir(parents=True)
+        os.chmod(folder, 0o700)               # the grader's alone: no student process reads it
+        shutil.copy(ctx.root / "nbgrader_config.py", folder / "nbgrader_config.py")
+        (folder / "solutions" / ctx.aid).mkdir(parents=True)   # nbgrader wants the folder; it stays empty
+        try:
+            notebooks = read_submission(path, ctx)
+        except Exception as err:                           # unreadable: graded as empty
+            result["repairs"].append(f"the submission could not be read ({type(err).__name__}: {err}); "
+                                     "it was graded as an untouched notebook")
+            notebooks = {n: None for n in ctx.notebooks}
+        canon = {}
+        for name in ctx.notebooks:
+            sub = notebooks.get(name) or ctx.release[name]
+            if notebooks.get(name) is None and not result["repairs"]:
+                result["repairs"].append(f"{name} was not submitted; it was graded as untouched")
+            nb, repairs = canonicalize(sub, ctx.release[name])
+            result["repairs"] += repairs
+            canon[name] = nb
+        pidfile = folder / "kernel.pids"
+        env = dict(ctx.env, COURSE_SANDBOX_PIDFILE=str(pidfile))
+        for name, nb in canon.items():
+            nbformat.write(nb, sub_dir / name)
+        for attempt in range(2):
+            with phase("autograde"):
+                ok, out, timed_out = _autograde(ctx, folder, student, env, pidfile)
+                _kill_kernels(pidfile)
+            autograded = folder / "autograded" / student / ctx.aid
+            if ok and all((autograded / n).exists() for n in ctx.notebooks):
+                break
+            if timed_out:
+                raise RuntimeError(f"grading took longer than {ctx.timeout} s and was stopped")
+            if attempt == 1:
+                raise RuntimeError(f"autograde failed twice:\n{_tail(out)}")
+            # The student's code runs in its own process, so nothing it does stops the grading
+            # kernel: a failure came from outside the notebook (a kernel that died while starting
+            # on a busy machine). Grade it again, once.
+            cause = ("its kernel died while starting" if "Kernel died before replying to kernel_info" in out
+                     else "nbgrader failed")
+            result["repairs"].append(f"the first grading run failed ({cause}); the submission was graded again")
+        with phase("originality"):
+            clear_grader_verdicts(ctx, student)
+            notes, reasons = zero_copied_parts(ctx, student, canon)
+        result["repairs"] += notes
+        with phase("collect"):
+            result.update(collect(ctx, student, folder, reasons))
+    except Exception as err:
+        result["status"] = "failed"
+        result["errors"].append(f"{type(err).__name__}: {err}")
+    if feedback_dir and result["status"] == "graded":
+        try:
+            with phase("feedback"):
+                result["feedback"] = generate_feedback(ctx, student, feedback_dir)
+        except Exception as err:
+            result["errors"].append(f"feedback: {err}")
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def generate_feedback(ctx, student, dest):
+    """nbgrader's feedback for one graded student (run in this process), copied to dest/<student>/."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    folder = ctx.work / "students" / student
+    config = _load_config(folder, ctx)
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
+    app = GenerateFeedback(coursedir=coursedir, config=config)
+    app.force = True
+    with _environment(ctx.env, folder):
+        result = capture_log(app)
+    src = folder / "feedback" / student / ctx.aid
+    if not result.get("success") or not src.is_dir():
+        raise RuntimeError(f"generate_feedback failed for {student}:\n{_tail(result.get('log', '') + result.get('error', ''))}")
+    out = Path(dest) / student
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(src, out)
+    return sorted(str(p) for p in out.glob("*.html"))
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _failed(student, path, error):
+    return {"student": student, "path": str(path), "status": "failed", "repairs": [], "parts": [], "phases": {},
+            "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [error], "seconds": 0.0}
+
+
+def _worker(ctx_file):
+    """A grading worker (`python -m course_lib.grading.grader --worker CTX`): reads one task per line
+    ({"student", "path", "feedback_dir"}) and answers with the result of grade_submission, one
+    JSON line each, on what was its standard output. Anything else that writes to standard
+    output (nbgrader, a library) lands on standard error instead."""
+    import pickle
+
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    with open(ctx_file, "rb") as f:
+        ctx = pickle.load(f)
+    ctx.env = dict(os.environ)                           # the worker was started with it
+    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the results
+    log.propagate = False
+    log.addHandler(logging.NullHandler())
+    for line in sys.stdin:
+        task = json.loads(line)
+        result = grade_submission(ctx, task["student"], task["path"], task["feedback_dir"])
+        answers.write(json.dumps(result) + "\n")
+        answers.flush()
+
+
+class _Workers:
+    """`jobs` long-lived worker processes, each grading one submission at a time, so that
+    nbgrader and the course are imported once per worker rather than once per submission.
+    A worker that dies is replaced; the submission it held is graded once more."""
+
+    def __init__(self, ctx, jobs):
+        import pickle
+
+        self.ctx, self.jobs = ctx, max(1, jobs)
+        self.ctx_file = ctx.work / "master" / "context.pickle"
+        with open(self.ctx_file, "wb") as f:             # no environment: it may hold secrets (PGPASSWORD)
+            pickle.dump(replace(ctx, env={}), f)
+        os.chmod(self.ctx_file, 0o600)
+        self.procs = []
+
+    def _start(self, slot):
+        log = open(self.ctx.work / f"worker-{slot}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.grader", "--worker", str(self.ctx_file)],
+                                env=self.ctx.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                text=True, start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def _ask(self, proc, student, path, feedback_dir):
+        """The result of one submission from this worker, or None if the worker died."""
+        try:
+            proc.stdin.write(json.dumps({"student": student, "path": str(path),
+                                         "feedback_dir": str(feedback_dir) if feedback_dir else None}) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        return json.loads(line) if line else None
+
+    def run(self, tasks, report):
+        """Grade tasks [(index, student, path, feedback_dir)], calling report(index, result)."""
+        queue, lock = list(reversed(tasks)), threading.Lock()
+
+        def slot(number):
+            proc = self._start(number)
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    index, student, path, feedback_dir = queue.pop()
+                result = None
+                for _ in range(2):                          # a worker that dies is replaced, once
+                    result = self._ask(proc, student, path, feedback_dir)
+                    if result is not None:
+                        break
+                    _kill_group(proc.pid)
+                    proc.wait()
+                    proc = self._start(number)
+                report(index, result or _failed(student, path, "the grading worker died twice on this "
+                                                "submission (see worker-*.log in the work folder)"))
+            proc.stdin.close()
+            proc.wait()
+
+        threads = [threading.Thread(target=slot, args=(n,)) for n in range(min(self.jobs, len(tasks)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def close(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                _kill_group(proc.pid)
+                proc.wait()
+
+
+def grade(aid, paths, jobs=1, db_url=None, course=None, work=None, timeout=900, cell_timeout=120,
+          feedback_dir=None, progress=True, warm_kernels=True):
+    """Grade every submission; returns the list of result dicts, in the order of `paths`.
+
+    `jobs` worker processes grade one submission each at a time, each submission in its own
+    folder with its own kernels, against one gradebook.
+    """
+    ctx = prepare(aid, course=course, work=work, db_url=db_url, timeout=timeout, cell_timeout=cell_timeout,
+                  warm_kernels=warm_kernels)
+    ids = student_ids(paths, ctx.notebooks)
+    results, lock, done = [None] * len(paths), threading.Lock(), [0]
+
+    def report(i, result):
+        with lock:
+            results[i] = result
+            done[0] += 1
+            if progress:
+                print(f"[{done[0]}/{len(paths)}] {result['student']}: {result['score']:g}/{result['max_score']:g} "
+                      f"({result['status']}, {result['seconds']:.1f} s)", file=sys.stderr, flush=True)
+
+    workers = _Workers(ctx, jobs)
+    try:
+        workers.run([(i, ids[i], paths[i], feedback_dir) for i in range(len(paths))], report)
+    finally:
+        workers.close()
+        _stop_kernel_servers()
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("assignment", help="assignment id, e.g. a1_markov_hmm")
+    parser.add_argument("submissions", nargs="+", help="submitted .ipynb files (or folders of them)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--db", help="gradebook URL (default: a new SQLite file in the work folder); "
+                                     "postgresql://user@host/db with the password in PGPASSWORD")
+    parser.add_argument("--json", help="write the results as JSON to this file")
+    parser.add_argument("--markdown", help="write a Markdown summary to this file "
+                                           "(also appended to $GITHUB_STEP_SUMMARY when set)")
+    parser.add_argument("--feedback", help="write nbgrader's feedback HTML under this folder")
+    parser.add_argument("--course", help="the course folder (default: found from here)")
+    parser.add_argument("--work", help="keep the grading folders here (default: a temporary folder)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per submission")
+    parser.add_argument("--cell-timeout", type=int, default=120, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    missing = [p for p in args.submissions if not Path(p).exists()]
+    if missing:
+        parser.error(f"no such submission: {', '.join(missing)}")
+    if args.jobs < 1:
+        parser.error("-j must be at least 1")
+    try:
+        results = grade(args.assignment, args.submissions, jobs=args.jobs, db_url=args.db, course=args.course,
+                        work=args.work, timeout=args.timeout, cell_timeout=args.cell_timeout,
+                        feedback_dir=args.feedback)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"course-grade: {err}", file=sys.stderr)
+        return 2
+    print(summary_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"assignment": args.assignment, "results": results}, indent=1))
+    md = markdown_summary(args.assignment, results)
+    if args.markdown:
+        Path(args.markdown).write_text(md)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
+            f.write(md)
+    return 0 if all(r["status"] == "graded" for r in results) else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        _worker(sys.argv[2])
+    else:
+        sys.exit(main())
