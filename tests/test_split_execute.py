@@ -104,6 +104,22 @@ def test_a1s_edition_lends_sampling_and_nothing_of_the_algorithms(tmp_path):
     assert out.stdout.split() == ["50", "False", "no", "rnn"], out.stderr
 
 
+def test_what_a_lent_function_imports_from_the_course_comes_too(tmp_path):
+    """Oracle: importing the lent functions in a process that sees only the edition works."""
+    se.build_edition(tmp_path, ["from course_lib.data import number_tokens, Vocab"], [])
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from course_lib.grading.answer_process import use_edition
+        use_edition({str(tmp_path)!r})
+        from course_lib.data import number_tokens, Vocab
+        print(" ".join(number_tokens(21, "de")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.strip() == "ein und zwanzig", out.stderr
+    assert (tmp_path / "course_lib" / "validation.py").exists()
+
+
 def test_lending_a_whole_reference_module_is_refused(tmp_path):
     with pytest.raises(se.EditionError, match="import the functions students may use by name"):
         se.build_edition(tmp_path, ["from course_lib import hmm"], ["from course_lib import hmm as _h\n_h.viterbi"])

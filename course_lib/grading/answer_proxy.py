@@ -285,6 +285,10 @@ def forward(namespace, source_b64, names, given=False):
     session = _session()
     reply = session.run_cell(base64.b64decode(source_b64).decode("utf-8"), names)
     if given:
+        error = reply.get("error")
+        if error:                           # the course's cell failed where the answers run
+            print(f"In the process that runs the student's code this cell failed: "
+                  f"{error.get('ename')}: {error.get('evalue')}", file=sys.stderr)
         return
     for out in reply.get("outputs", []):
         if out.get("output_type") == "stream":

@@ -168,8 +168,10 @@ def _module_source(module):
     return path.read_text(encoding="utf-8")
 
 
-def _extract(module, roots, refs):
-    """The part of course_lib.<module> that defines `roots` and what they need, as source."""
+def _extract(module, roots, refs, lent=()):
+    """The part of course_lib.<module> that defines `roots` and what they need, as source.
+    Nothing in it may be a function the tests use as a reference, unless the given cells lend
+    it by name (`lent`)."""
     source = _module_source(module)
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
@@ -194,15 +196,22 @@ def _extract(module, roots, refs):
         keep.add(name)
         node = defs[name]
         todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defs and n.id not in keep]
-    leaked = sorted((keep - set(roots)) & refs.get(module, set()))   # lent by name: the course's choice
+    leaked = sorted((keep - set(lent)) & refs.get(module, set()))    # lent by name: the course's choice
     if leaked:
         raise EditionError(f"the given cells import from course_lib.{module} what needs {', '.join(leaked)}, "
                            "which the tests use as a reference")
     kept_nodes = {id(defs[n]) for n in keep}
     out = [ast.get_source_segment(source, tree.body[0]) + "\n\n"] if (
         tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant)) else []
+    used = {n.id for name in keep for n in ast.walk(defs[name]) if isinstance(n, ast.Name)}
+
+    def needed(node):                   # an import the kept code uses (what it does not use stays out)
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            return True
+        return any((a.asname or a.name).split(".")[0] in used for a in node.names)
+
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in kept_nodes:
+        if (isinstance(node, (ast.Import, ast.ImportFrom)) and needed(node)) or id(node) in kept_nodes:
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             out.append("".join(lines[start - 1:node.end_lineno]) + "\n")
     return "".join(out)
@@ -217,30 +226,33 @@ def build_edition(dest, given_sources, test_sources):
         shutil.rmtree(package)
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('"""The part of course_lib a submission runs with while it is graded."""\n')
-    wanted = {}                                 # module -> None (whole) or set of names
-    todo = [imp for s in given_sources for imp in _course_imports(s)]
+    wanted, lent = {}, {}                       # module -> None (whole) or names; names the given cells lend
+    todo = [(m, names, True) for src in given_sources for m, names in _course_imports(src)]
+    texts = {}
     while todo:
-        module, names = todo.pop()
-        if module in ("grading",):
-            continue                            # test-cell helpers: never needed by answers
-        if names is None:
-            if refs.get(module):
-                raise EditionError(
-                    f"a given cell imports all of course_lib.{module}, whose {', '.join(sorted(refs[module]))} "
-                    f"the tests use as references; import the functions students may use by name "
-                    f"(from course_lib.{module} import ...)")
-            if wanted.get(module, 0) is None:
-                continue
-            wanted[module] = None
-            todo += _course_imports(_module_source(module))
-        elif wanted.get(module, 0) is not None:
-            wanted.setdefault(module, set()).update(names)
-    for module, names in sorted(wanted.items()):
-        text = _module_source(module) if names is None else _extract(module, sorted(names), refs)
-        if names is not None:
-            for sub, subnames in _course_imports(text):
-                if refs.get(sub) and subnames is None:
-                    raise EditionError(f"course_lib.{module} imports all of course_lib.{sub}")
+        while todo:
+            module, names, by_course = todo.pop()
+            if module == "grading":
+                continue                        # test-cell helpers: never needed by answers
+            if names is None:
+                if refs.get(module):
+                    raise EditionError(
+                        f"a given cell imports all of course_lib.{module}, whose {', '.join(sorted(refs[module]))} "
+                        f"the tests use as references; import the functions students may use by name "
+                        f"(from course_lib.{module} import ...)")
+                if wanted.get(module, 0) is not None:
+                    wanted[module] = None
+            elif wanted.get(module, 0) is not None:
+                wanted.setdefault(module, set()).update(names)
+                if by_course:
+                    lent.setdefault(module, set()).update(names)
+        for module, names in sorted(wanted.items()):  # what the modules kept import comes too
+            text = _module_source(module) if names is None else _extract(module, sorted(names), refs,
+                                                                          lent.get(module, set()))
+            if texts.get(module) != text:
+                texts[module] = text
+                todo += [(m, n, False) for m, n in _course_imports(text)]
+    for module, text in texts.items():
         (package / f"{module}.py").write_text(text, encoding="utf-8")
     infrastructure = package / "grading"
     infrastructure.mkdir()
