@@ -373,6 +373,7 @@ def test_the_course_files_cannot_be_read_by_the_students_code(graded):
     """The file attacks earned nothing because the files could not be read, not by chance."""
     r = graded["results"]["reads-the-solutions-with-no-answer-of-its-own"]
     assert r["score"] == 0
+    assert graded["results"]["reads-the-references-source"]["score"] == FULL - FORWARD, "as the same wrong answer"
     import course_lib
 
     installed = gs.Path(course_lib.__file__).resolve().parent
