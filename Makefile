@@ -18,13 +18,14 @@ PYTEST_ARGS ?=
 WORKERS ?= 2
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install lab test assignments bench lint clean
+.PHONY: help install lab test assignments bench site lint clean
 
 help:
 	@echo "make lab          set up .venv and serve JupyterLab on the course"
 	@echo "make test         set up .venv and run the whole test suite"
 	@echo "make assignments  regenerate assignments/ from solutions/"
 	@echo "make bench        benchmark tables (notebook times, kernels)"
+	@echo "make site         the course as a website in _site/html (lectures executed, cached)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ assignments: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+site: $(STAMP)
+	$(BIN)/python -m course_lib.site
 
 lint: $(STAMP)
 	$(BIN)/ruff check course_lib tests bench

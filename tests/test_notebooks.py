@@ -1,16 +1,27 @@
 """Every notebook in notebooks/ and solutions/ runs top to bottom, headless, without an
-error and without writing to stderr (a warning in a lecture is a defect too)."""
+error and without writing to stderr (a warning in a lecture is a defect too).
+
+Lectures are executed through the website's cache (course_lib.site.executed) with
+fresh_since=RUN_START: every run executes each lecture anew (with matplotlib's inline backend,
+as in JupyterLab), and the website test of the same run (tests/test_site.py) shows those
+executions instead of running every lecture twice."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from course_lib.course import execute_notebook, notebook_problems
+from course_lib.site import executed
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("solutions/*/*.ipynb"))
 TIMEOUT = int(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "900"))
+# When this run collected its tests. Every xdist worker imports this module while collecting,
+# and no test starts before all workers have collected, so an execution started at or after
+# RUN_START (in any process) belongs to this run; cache entries of earlier runs are older.
+RUN_START = time.time()
 
 
 def test_there_are_notebooks():
@@ -21,7 +32,10 @@ def test_there_are_notebooks():
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(REPO)) for p in NOTEBOOKS])
 def test_notebook_runs_clean(path):
-    nb, _ = execute_notebook(path, timeout=TIMEOUT)
+    if path.parent.name == "notebooks":
+        nb = executed(path, fresh_since=RUN_START, timeout=TIMEOUT)
+    else:
+        nb, _ = execute_notebook(path, timeout=TIMEOUT)
     problems = notebook_problems(nb)
     assert not problems, "\n".join(problems)
 
