@@ -26,6 +26,8 @@ import pytest
 from mutants_a1_markov_hmm import MUTANTS
 from pg_server import PostgresServer, unavailable_reason
 
+from course_lib.grading.environment import temporarily
+
 pytestmark = [pytest.mark.grading, pytest.mark.xdist_group("postgres")]
 
 AID, NB = "a1_markov_hmm", "a1_markov_hmm.ipynb"
@@ -86,20 +88,10 @@ def _kinds(pg):
     return kinds
 
 
-@contextlib.contextmanager
 def _password_env(pg):
     """PGPASSWORD (and the venv's bin/, for nbgrader's alembic) in this process, for a while."""
-    saved = {k: os.environ.get(k) for k in ("PGPASSWORD", "PATH")}
-    os.environ["PGPASSWORD"] = pg.password
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return temporarily(PGPASSWORD=pg.password,
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
 
 
 @pytest.fixture(scope="module")
