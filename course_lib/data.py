@@ -10,7 +10,14 @@ many languages: English "twenty-one" is German "einundzwanzig", tokenised ein | 
 units before tens, so a translator must reorder. See number_tokens for the tokenisers, Vocab
 for word ids with <pad>, <bos>, <eos>, <unk>, and pad_batch for padded batches.
 
-Shape legend: V symbols in a vocabulary, T characters (or tokens), N sequences in a batch.
+Images (Unit 6) are scikit-learn's bundled handwritten digits (`load_digits`: 1797 images of
+8x8 pixels with values 0..16, shipped inside the scikit-learn wheel). They are split once by
+source image (digit_splits), so no handwritten digit is seen in two splits; digit_captions
+places 1-4 of them side by side and captions them with digit words ("three one four");
+binarized_digits gives the same images as 0/1 pixels (value >= 8 of 16) for pixel models.
+
+Shape legend: V symbols in a vocabulary, T characters (or tokens), N sequences in a batch;
+images are (N, 8, W) with W = 8 * the number of digit slots.
 """
 
 import functools
@@ -24,7 +31,8 @@ import numpy as np
 from course_lib.validation import is_int
 
 __all__ = ["load_text", "CharVocab", "split_text", "NUMBER_LANGUAGES", "number_tokens",
-           "join_tokens", "number_pairs", "split_by_value", "Vocab", "pad_batch"]
+           "join_tokens", "number_pairs", "split_by_value", "Vocab", "pad_batch",
+           "DIGIT_WORDS", "load_digit_images", "digit_splits", "digit_captions", "binarized_digits"]
 
 _CORPORA = {
     # name: (package providing it, file inside the package, how to install it)
@@ -377,3 +385,126 @@ def pad_batch(sequences, pad=0):
     ids = np.full((len(arrs), int(lengths.max())), pad, dtype=np.int64)    # (N, T)
     ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]] = np.concatenate(arrs)
     return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+# ---------------------------------------------------------------------------------------------
+# Handwritten digits (Unit 6)
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_SPLITS = ("train", "validation", "test")
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ModuleNotFoundError(
+            "the digit images ship inside the package 'scikit-learn', which is not installed: "
+            "pip install scikit-learn", name="sklearn") from None
+    bunch = load_digits()                       # read from the installed wheel, never downloaded
+    images = np.asarray(bunch.images, dtype=np.float64)
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_digit_images():
+    """scikit-learn's 1797 handwritten digits.
+
+    Returns:
+        images: (1797, 8, 8) float64, the pixel values 0..16 divided by 16 (so in [0, 1]);
+        labels: (1797,) int64, the digit 0..9 each image shows.
+    """
+    images, labels = _digits()
+    return images / 16.0, labels.copy()
+
+
+def _check_split(split):
+    if split not in DIGIT_SPLITS:
+        raise ValueError(f"split must be one of {DIGIT_SPLITS}, got {split!r}")
+
+
+def digit_splits(fractions=(0.8, 0.1, 0.1), seed=0):
+    """Indices of the source images in each split, disjoint, stratified by digit.
+
+        for each digit d: perm = rng.permutation(images of d); cut at the cumulative fractions
+
+    Args:
+        fractions: three positive numbers summing to 1 (train, validation, test).
+        seed: seed of np.random.default_rng.
+    Returns:
+        dict {"train", "validation", "test"} -> sorted (n_split,) int64 indices into load_digit_images().
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (3,) or np.any(fractions <= 0) or abs(fractions.sum() - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {tuple(fractions.ravel().tolist())}")
+    _, labels = _digits()
+    rng = np.random.default_rng(seed)
+    parts = {name: [] for name in DIGIT_SPLITS}
+    for d in range(10):
+        idx = rng.permutation(np.flatnonzero(labels == d))
+        bounds = np.round(np.cumsum(fractions) * len(idx)).astype(int)
+        for name, a, b in zip(DIGIT_SPLITS, np.r_[0, bounds[:-1]], bounds):
+            parts[name].append(idx[a:b])
+    return {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
+
+
+def digit_captions(n, split="train", min_digits=1, max_digits=4, seed=0, split_seed=0):
+    """Images of 1-4 handwritten digits side by side, captioned with digit words.
+
+        L ~ Uniform{min_digits..max_digits};  L source images drawn from the split (with replacement)
+        image[:, 8k : 8k + 8] = source k for k < L, blank (0) after;  caption = [DIGIT_WORDS[d_k]]
+
+    The caption has no end symbol: Vocab.encode + eos adds it (see Vocab). Every slot is 8
+    pixels wide, so all images have the same shape and a digit's position says which word it is.
+
+    Args:
+        n: the number of images.
+        split: "train", "validation" or "test"; sources come only from that split (digit_splits).
+        min_digits, max_digits: the range of the number of digits per image, 1 <= min <= max.
+        seed: seed of the composition (which sources, how many digits).
+        split_seed: seed of digit_splits.
+    Returns:
+        images: (n, 8, 8 * max_digits) float64 in [0, 1];
+        captions: list of n lists of digit words;
+        digits: list of n (L,) int64 arrays, the digits shown.
+    """
+    _check_split(split)
+    if not is_int(n) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not (is_int(min_digits) and is_int(max_digits) and 1 <= min_digits <= max_digits):
+        raise ValueError(f"need 1 <= min_digits <= max_digits, got min_digits = {min_digits!r}, "
+                         f"max_digits = {max_digits!r}")
+    images, labels = _digits()
+    pool = digit_splits(seed=split_seed)[split]
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 8, 8 * max_digits))
+    captions, digits = [], []
+    for i in range(n):
+        sources = rng.choice(pool, size=rng.integers(min_digits, max_digits + 1))
+        for k, s in enumerate(sources):
+            out[i, :, 8 * k: 8 * k + 8] = images[s] / 16.0
+        digits.append(labels[sources].copy())
+        captions.append([DIGIT_WORDS[d] for d in labels[sources]])
+    return out, captions, digits
+
+
+def binarized_digits(split="train", threshold=8, split_seed=0):
+    """The digits of one split as 0/1 pixels, for pixel-by-pixel models.
+
+        x[i, r, c] = 1  if  pixel value (0..16) >= threshold,  else 0
+
+    Args:
+        split: "train", "validation" or "test" (digit_splits with split_seed).
+        threshold: the pixel value (of 16) from which a pixel is on; 8 is half-way.
+    Returns:
+        images: (n_split, 8, 8) uint8 in {0, 1};  labels: (n_split,) int64.
+    """
+    _check_split(split)
+    if not is_int(threshold) or not 1 <= threshold <= 16:
+        raise ValueError(f"threshold must be an int in 1..16, got {threshold!r}")
+    images, labels = _digits()
+    idx = digit_splits(seed=split_seed)[split]
+    return (images[idx] >= threshold).astype(np.uint8), labels[idx].copy()

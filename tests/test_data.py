@@ -177,3 +177,74 @@ def test_pad_batch():
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [0, 0, 0]] and lengths.tolist() == [3, 1, 0]
     with pytest.raises(ValueError, match=r"sequences\[1\] must be a 1-D sequence of int ids"):
         data.pad_batch([[1], [0.5]])
+
+
+# --- handwritten digits (Unit 6) -------------------------------------------------------------
+
+def test_digit_images_are_sklearns_scaled_to_unit_range():
+    from sklearn.datasets import load_digits
+
+    images, labels = data.load_digit_images()
+    bunch = load_digits()
+    assert images.shape == (1797, 8, 8) and labels.shape == (1797,)
+    np.testing.assert_array_equal(images * 16, bunch.images)        # the oracle: sklearn itself
+    np.testing.assert_array_equal(labels, bunch.target)
+    images[0, 0, 0] = 99                                             # a copy: the cache stays intact
+    assert data.load_digit_images()[0][0, 0, 0] != 99
+
+
+def test_digit_splits_partition_the_images_stratified():
+    splits = data.digit_splits()
+    _, labels = data.load_digit_images()
+    every = np.concatenate(list(splits.values()))
+    assert len(every) == 1797 and len(np.unique(every)) == 1797     # disjoint and complete
+    for d in range(10):
+        n_d = (labels == d).sum()
+        for name, f in zip(data.DIGIT_SPLITS, (0.8, 0.1, 0.1)):
+            assert abs((labels[splits[name]] == d).sum() - f * n_d) <= 1   # stratified
+    again = data.digit_splits()
+    assert all(np.array_equal(splits[k], again[k]) for k in splits)
+    assert not np.array_equal(splits["test"], data.digit_splits(seed=1)["test"])
+    with pytest.raises(ValueError, match="three positive numbers"):
+        data.digit_splits(fractions=(0.5, 0.5))
+
+
+def test_digit_captions_show_their_digits_from_their_split_only():
+    images, labels = data.load_digit_images()
+    test_sources = {images[i].tobytes() for i in data.digit_splits()["test"]}
+    train_sources = {images[i].tobytes() for i in data.digit_splits()["train"]}
+    ims, caps, digits = data.digit_captions(40, "test", min_digits=1, max_digits=4, seed=3)
+    assert ims.shape == (40, 8, 32) and len(caps) == len(digits) == 40
+    lengths = set()
+    for im, cap, ds in zip(ims, caps, digits):
+        lengths.add(len(ds))
+        assert cap == [data.DIGIT_WORDS[d] for d in ds]
+        for k in range(4):
+            slot = np.ascontiguousarray(im[:, 8 * k: 8 * k + 8])
+            if k < len(ds):   # a test-split source image showing the captioned digit
+                assert slot.tobytes() in test_sources and slot.tobytes() not in train_sources
+                match = [i for i in range(1797) if np.array_equal(images[i], slot)]
+                assert any(labels[i] == ds[k] for i in match)
+            else:
+                assert not slot.any()                                # blank after the last digit
+    assert lengths == {1, 2, 3, 4}
+    again = data.digit_captions(40, "test", seed=3)
+    np.testing.assert_array_equal(again[0], ims)
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.digit_captions(3, "dev")
+    with pytest.raises(ValueError, match="min_digits"):
+        data.digit_captions(3, min_digits=3, max_digits=2)
+
+
+def test_binarized_digits_threshold_half_way():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().images
+    bits, labels = data.binarized_digits("validation")
+    idx = data.digit_splits()["validation"]
+    assert bits.dtype == np.uint8 and bits.shape == (len(idx), 8, 8)
+    np.testing.assert_array_equal(bits, (raw[idx] >= 8).astype(np.uint8))
+    np.testing.assert_array_equal(labels, load_digits().target[idx])
+    assert 0.2 < bits.mean() < 0.45                                  # strokes are a minority of pixels
+    with pytest.raises(ValueError, match="threshold"):
+        data.binarized_digits("train", threshold=0)
