@@ -3,7 +3,9 @@
     python -m course_lib.course assignments [AID ...]   regenerate assignments/ from solutions/
 
 `make assignments` runs the first. The student versions are written by nbgrader's
-generate_assignment; with fixed cell ids the output is byte-for-byte reproducible.
+generate_assignment; with fixed cell ids the output is byte-for-byte reproducible, and the
+notebook and cell metadata are put in the house form (HOUSE_METADATA), so that saving a source
+in JupyterLab changes nothing in the student version that the edit itself does not.
 """
 
 import argparse
@@ -11,6 +13,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+# The metadata of every notebook of the course, as committed: saving in JupyterLab adds the
+# kernel's display name and the language's version and mimetypes, which generate_assignment
+# (course_lib.grading.nbgrader_ext.HouseMetadata) puts back to this.
+HOUSE_METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                  "language_info": {"name": "python"}}
+# What a cell of a student version keeps in its metadata: nbgrader's own, and the locks nbgrader
+# sets; JupyterLab's view state (collapsed, scrolled, jupyter.source_hidden, execution times) goes.
+CELL_METADATA = ("nbgrader", "editable", "deletable", "tags")
 
 
 def course_root(start=None):
@@ -77,8 +88,15 @@ def execute_notebook(path, timeout=900):
     return nb, time.perf_counter() - t0
 
 
+_PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
 def notebook_problems(nb):
-    """Error outputs and stderr writes of an executed notebook, one line each."""
+    """Error outputs, stderr writes and red progress bars of an executed notebook, one line each.
+
+    A progress bar left short of its total (a loop that stopped early, e.g. because training
+    converged) is drawn red, as a failure would be; a loop that stops on purpose sets the bar's
+    total to where it stopped."""
     problems = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -86,6 +104,12 @@ def notebook_problems(nb):
                 problems.append(f"cell {cell.get('id')}: {out.get('ename')}: {out.get('evalue')}")
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 problems.append(f"cell {cell.get('id')} wrote to stderr: {out.get('text', '')[:300]}")
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for model in state.values():
+        if model.get("model_name") in _PROGRESS_MODELS and model.get("state", {}).get("bar_style") == "danger":
+            s = model["state"]
+            problems.append(f"a progress bar ended red at {s.get('value'):g} of {s.get('max'):g}: "
+                            "set its total to where the loop stopped when it stops on purpose")
     return problems
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.validation import check_range, check_shape, is_int
+from course_lib.validation import check_positive_ints, check_range, check_shape, is_int
 
 __all__ = [
     "IGNORE",
@@ -67,10 +67,7 @@ class CharLM(nn.Module):
 
     def __init__(self, vocab_size, hidden_size, embedding_size=16, cell="lstm"):
         super().__init__()
-        for name, value in [("vocab_size", vocab_size), ("hidden_size", hidden_size),
-                            ("embedding_size", embedding_size)]:
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(vocab_size=vocab_size, hidden_size=hidden_size, embedding_size=embedding_size)
         if cell not in ("lstm", "gru"):
             raise ValueError(f'cell must be "lstm" or "gru", got {cell!r}')
         self.vocab_size, self.hidden_size, self.cell = int(vocab_size), int(hidden_size), cell

@@ -26,6 +26,8 @@ reverses each sentence before padding; the model itself never reverses anything.
 
 Decoders share one interface, decoder(tgt_in, state, memory, src_mask) -> (logits, state, attn),
 with attn None for the plain Decoder; a decoding step is the same call on one token, (N, 1).
+The searches themselves (search_greedy, search_beam) see a model only through such a step,
+step(y_prev, state, context) -> (log p, state), so course_lib.captioning searches with them too.
 """
 
 import math
@@ -39,7 +41,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from course_lib.data import pad_batch
-from course_lib.validation import is_int, is_real
+from course_lib.validation import check_positive_ints, is_int, is_real
 
 __all__ = [
     "Encoder",
@@ -50,12 +52,15 @@ __all__ = [
     "build_seq2seq",
     "Batch",
     "source_batch",
+    "target_batch",
     "make_batch",
     "random_batch",
     "sequence_loss",
     "seq2seq_loss",
     "Hypothesis",
     "length_penalty",
+    "search_greedy",
+    "search_beam",
     "greedy_decode",
     "beam_search",
     "exhaustive_decode",
@@ -64,12 +69,6 @@ __all__ = [
 ]
 
 _CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def _check_sizes(**sizes):
-    for name, value in sizes.items():
-        if not is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_cell(cell):
@@ -85,7 +84,7 @@ class _Recurrent(nn.Module):
 
     def __init__(self, vocab_size, embedding_size, hidden_size, cell, num_layers):
         super().__init__()
-        _check_sizes(vocab_size=vocab_size, embedding_size=embedding_size, hidden_size=hidden_size,
+        check_positive_ints(vocab_size=vocab_size, embedding_size=embedding_size, hidden_size=hidden_size,
                      num_layers=num_layers)
         _check_cell(cell)
         self.vocab_size, self.hidden_size, self.cell, self.num_layers = vocab_size, hidden_size, cell, num_layers
@@ -207,7 +206,7 @@ class AttentionDecoder(_Recurrent):
         self.score = score
         if score == "additive":
             A = hidden_size if attention_size is None else attention_size
-            _check_sizes(attention_size=A)
+            check_positive_ints(attention_size=A)
             self.W_q = nn.Linear(hidden_size, A, bias=False)
             self.W_k = nn.Linear(hidden_size, A, bias=False)
             self.v = nn.Linear(A, 1, bias=False)
@@ -342,6 +341,11 @@ def _check_search(model, src, src_lengths, max_len, bos, eos, beam_size=1, n_bes
     src, src_lengths = _check_source(model, src, src_lengths)
     V = model.tgt_vocab_size
     bos, eos = _check_symbol("bos", bos, V), _check_symbol("eos", eos, V)
+    _check_search_options(max_len, beam_size, n_best, length_norm)
+    return src, src_lengths, bos, eos
+
+
+def _check_search_options(max_len, beam_size=1, n_best=1, length_norm=0.0):
     if not is_int(max_len) or max_len < 1:
         raise ValueError(f"max_len must be an int >= 1, got {max_len!r}")
     if not is_int(beam_size) or beam_size < 1:
@@ -350,7 +354,6 @@ def _check_search(model, src, src_lengths, max_len, bos, eos, beam_size=1, n_bes
         raise ValueError(f"n_best must be an int in [1, beam_size] = [1, {beam_size}], got {n_best!r}")
     if not is_real(length_norm) or not (math.isfinite(length_norm) and length_norm >= 0):
         raise ValueError(f"length_norm (alpha) must be a finite number >= 0, got {length_norm!r}")
-    return src, src_lengths, bos, eos
 
 
 # ----------------------------------------------------------------------------- batches
@@ -393,10 +396,41 @@ def source_batch(sources, reverse_source=False, pad=0):
     return pad_batch([np.asarray(s)[::-1] if reverse_source else s for s in sources], pad)
 
 
+def target_batch(targets, bos, eos, pad=0):
+    """Targets as the decoder's inputs and outputs of teacher forcing, padded at the end.
+
+        tgt_in[n]  = [bos, y_1, ..., y_m] + pad...
+        tgt_out[n] = [y_1, ..., y_m, eos] + pad...
+
+    Args:
+        targets: list of N (m_n,) id sequences, without bos and eos (m_n >= 0), none holding pad.
+        bos, eos, pad: the special ids (Vocab.bos, Vocab.eos, Vocab.pad).
+    Returns:
+        (tgt_in, tgt_out): two (N, max m_n + 1) int64 tensors.
+    """
+    if not isinstance(targets, (list, tuple)) or not targets:
+        got = "an empty list" if isinstance(targets, (list, tuple)) else type(targets).__name__
+        raise ValueError(f"targets must be a non-empty list of (m_n,) id sequences, got {got}")
+    for name, value in [("bos", bos), ("eos", eos), ("pad", pad)]:
+        if not is_int(value) or value < 0:
+            raise ValueError(f"{name} must be an id, an int >= 0, got {value!r}")
+    y, lengths = pad_batch(list(targets), pad)                                 # (N, m), (N,)
+    bad = (torch.arange(y.shape[1])[None, :] < lengths[:, None]) & (y == pad)
+    if bad.any():
+        n, t = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"targets[{n}] holds the padding id {pad} at position {t}; targets must not "
+                         "contain pad (its positions are not scored)")
+    N = len(targets)
+    tgt_in = torch.cat([torch.full((N, 1), bos), y], dim=1)                    # (N, m + 1)
+    tgt_out = torch.cat([y, torch.full((N, 1), pad)], dim=1)                   # (N, m + 1)
+    tgt_out[torch.arange(N), lengths] = eos
+    return tgt_in, tgt_out
+
+
 def make_batch(sources, targets, bos, eos, pad=0, reverse_source=False):
     """Padded teacher-forcing batch of (source, target) id sequences.
 
-        tgt_in[n]  = [bos, y_1, ..., y_m] + pad...
+        tgt_in[n]  = [bos, y_1, ..., y_m] + pad...          (target_batch)
         tgt_out[n] = [y_1, ..., y_m, eos] + pad...
 
     Args:
@@ -410,20 +444,8 @@ def make_batch(sources, targets, bos, eos, pad=0, reverse_source=False):
     if not isinstance(targets, (list, tuple)) or len(targets) != len(sources):
         got = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
         raise ValueError(f"targets must be a list with one target per source ({len(sources)}), got {got}")
-    for name, value in [("bos", bos), ("eos", eos), ("pad", pad)]:
-        if not is_int(value) or value < 0:
-            raise ValueError(f"{name} must be an id, an int >= 0, got {value!r}")
     src, src_lengths = source_batch(sources, reverse_source, pad)
-    y, lengths = pad_batch(targets, pad)                                       # (N, m), (N,)
-    bad = (torch.arange(y.shape[1])[None, :] < lengths[:, None]) & (y == pad)
-    if bad.any():
-        n, t = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"targets[{n}] holds the padding id {pad} at position {t}; targets must not "
-                         "contain pad (its positions are not scored)")
-    N = len(targets)
-    tgt_in = torch.cat([torch.full((N, 1), bos), y], dim=1)                    # (N, m + 1)
-    tgt_out = torch.cat([y, torch.full((N, 1), pad)], dim=1)                   # (N, m + 1)
-    tgt_out[torch.arange(N), lengths] = eos
+    tgt_in, tgt_out = target_batch(targets, bos, eos, pad)
     return Batch(src, src_lengths, tgt_in, tgt_out, int(pad))
 
 
@@ -541,6 +563,152 @@ def _log_probs(model, y_prev, state, memory, src_mask):
     return torch.log_softmax(logits[:, 0].double(), dim=-1), state
 
 
+def _hypothesis(tokens, score, eos, alpha):
+    return Hypothesis(list(tokens), float(score), float(score / length_penalty(len(tokens), alpha)),
+                      bool(tokens) and tokens[-1] == eos)
+
+
+def _best(hypotheses, n_best):
+    """The n_best by normalised score, best first (stable: ties keep the order found)."""
+    return sorted(hypotheses, key=lambda h: -h.normalised)[:n_best]
+
+
+def _check_step_inputs(step, state, context, bos, eos):
+    """N, the number of outputs searched, from a search core's arguments (checked)."""
+    if not callable(step):
+        raise TypeError(f"step must be a callable step(y_prev, state, context) -> (log_p, state), "
+                        f"got {type(step).__name__}")
+    parts = state if isinstance(state, tuple) else (state,)
+    if not parts or not all(isinstance(s, torch.Tensor) and s.ndim == 3 for s in parts):
+        raise ValueError("state must be an (L, N, H) tensor or a tuple of them (an LSTM's (h, c))")
+    N = parts[0].shape[1]
+    if N == 0 or any(s.shape[1] != N for s in parts):
+        raise ValueError(f"every part of state must hold the same N >= 1 rows on axis 1, got shapes "
+                         f"{[tuple(s.shape) for s in parts]}")
+    if not isinstance(context, tuple) or any(not isinstance(c, torch.Tensor) or c.shape[:1] != (N,)
+                                             for c in context):
+        raise ValueError(f"context must be a tuple of tensors with N = {N} rows on axis 0 (the state's)")
+    for name, value in [("bos", bos), ("eos", eos)]:
+        if not is_int(value) or value < 0:
+            raise ValueError(f"{name} must be an id, an int >= 0, got {value!r}")
+    return N
+
+
+def _step(step, y, state, context, eos):
+    """step(y, state, context), its log_p checked: (M, V) float64 with eos < V."""
+    log_p, state = step(y, state, context)
+    if not isinstance(log_p, torch.Tensor) or log_p.shape[:1] != y.shape or log_p.ndim != 2:
+        got = tuple(log_p.shape) if isinstance(log_p, torch.Tensor) else type(log_p).__name__
+        raise ValueError(f"step must return log_p of shape (M, V) with M = {len(y)}, got {got}")
+    if eos >= log_p.shape[1]:
+        raise ValueError(f"eos must be an id in [0, V) = [0, {log_p.shape[1]}), got {eos}")
+    return log_p.double(), state
+
+
+@torch.no_grad()
+def search_greedy(step, state, context, max_len, bos, eos):
+    """Greedy search with any decoder, given as one decoding step: the search of greedy_decode
+    (and of course_lib.captioning), apart from the model.
+
+        y_0 = bos;   log_p_t, state = step(y_{t-1}, state, context)
+        y_t = argmax_v log_p_t[v],   until y_t = eos or t = max_len
+
+    Args:
+        step: step(y_prev, state, context) -> (log_p, state), one step of M outputs at once:
+            y_prev (M,) int64 the previous tokens, log_p (M, V) their next-token log-probabilities.
+        state: the decoder's state of the N outputs, an (L, N, H) tensor or a tuple of them
+            (an LSTM's (h, c)).
+        context: a tuple of (N, ...) tensors the step reads at every step (a source's memory and
+            mask, an image's features), possibly empty.
+        max_len: most output tokens (eos included), >= 1. bos, eos: the start and end ids.
+    Returns:
+        list of N Hypothesis (normalised = score); nothing follows an eos.
+    """
+    N = _check_step_inputs(step, state, context, bos, eos)
+    _check_search_options(max_len)
+    y = torch.full((N,), bos, dtype=torch.int64)
+    scores = torch.zeros(N, dtype=torch.float64)
+    alive = torch.ones(N, dtype=torch.bool)
+    out = torch.full((N, max_len), eos, dtype=torch.int64)
+    lengths = torch.full((N,), max_len, dtype=torch.int64)
+    for t in range(max_len):
+        log_p, state = _step(step, y, state, context, eos)                     # (N, V)
+        best, y = log_p.max(dim=-1)                                            # (N,), (N,)
+        scores += torch.where(alive, best, 0.0)
+        out[alive, t] = y[alive]
+        ended = alive & (y == eos)
+        lengths[ended] = t + 1
+        alive &= ~ended
+        if not alive.any():
+            break
+    return [Hypothesis(out[n, :lengths[n]].tolist(), float(scores[n]), float(scores[n]),
+                       bool(out[n, lengths[n] - 1] == eos)) for n in range(N)]
+
+
+@torch.no_grad()
+def search_beam(step, state, context, beam_size, max_len, bos, eos, n_best=1, length_norm=0.0):
+    """Beam search with any decoder, given as one decoding step: the search of beam_search (and
+    of course_lib.captioning), apart from the model. See beam_search for the algorithm.
+
+    Row n K + k of the searched batch is hypothesis k of output n: the context is repeated K
+    times once, and the state's rows follow their hypotheses at every step.
+
+    Args:
+        step, state, context, max_len, bos, eos: as search_greedy.
+        beam_size: K >= 1. n_best: hypotheses returned per output, 1 <= n_best <= K.
+        length_norm: alpha >= 0 of length_penalty.
+    Returns:
+        list of N lists of at most n_best Hypothesis, best normalised score first.
+    """
+    N = _check_step_inputs(step, state, context, bos, eos)
+    _check_search_options(max_len, beam_size, n_best, length_norm)
+    alpha, K = float(length_norm), beam_size
+    rows = torch.arange(N).repeat_interleave(K)                                # row n K + k: output n
+    context, state = tuple(c[rows] for c in context), _select_state(state, rows)
+    scores = torch.full((N, K), float("-inf"), dtype=torch.float64)            # -inf: no hypothesis
+    scores[:, 0] = 0.0
+    tokens = torch.zeros((N, K, 0), dtype=torch.int64)
+    y = torch.full((N * K,), bos, dtype=torch.int64)
+    finished = [[] for _ in range(N)]
+    kth = torch.full((N,), float("-inf"), dtype=torch.float64)                # n_best-th finished
+    lp_max = length_penalty(max_len, alpha)
+    for t in range(max_len):
+        log_p, state = _step(step, y, state, context, eos)                     # (N K, V)
+        V = log_p.shape[1]
+        cand = (scores[:, :, None] + log_p.view(N, K, V)).view(N, K * V)       # (N, K V)
+        # at most K candidates end in eos (one per live hypothesis), so the 2K best hold
+        # the K best that do not
+        top, idx = cand.topk(min(2 * K, K * V), dim=1)                         # (N, M), best first
+        beam, tok = idx // V, idx % V
+        real = torch.isfinite(top)
+        ends = real & (tok == eos)
+        for n, j in (ends[:, :K]).nonzero().tolist():                         # eos among the K best
+            seq = tokens[n, beam[n, j]].tolist() + [eos]
+            finished[n].append(_hypothesis(seq, top[n, j].item(), eos, alpha))
+            if len(finished[n]) >= n_best:
+                kth[n] = sorted((h.normalised for h in finished[n]), reverse=True)[n_best - 1]
+        goes_on = real & (tok != eos)
+        keep = torch.argsort((~goes_on).to(torch.int8), dim=1, stable=True)[:, :K]  # (N, K)
+        scores = torch.where(goes_on.gather(1, keep), top.gather(1, keep), float("-inf"))
+        beam, tok = beam.gather(1, keep), tok.gather(1, keep)                  # (N, K)
+        tokens = torch.cat([tokens.gather(1, beam[:, :, None].expand(-1, -1, t)), tok[:, :, None]], dim=2)
+        state = _select_state(state, (torch.arange(N)[:, None] * K + beam).view(-1))
+        y = tok.view(-1)
+        scores[scores[:, 0] / lp_max <= kth] = float("-inf")                  # early stop
+        if not torch.isfinite(scores).any():
+            break
+    results = []
+    for n, (row_scores, row_tokens) in enumerate(zip(scores.tolist(), tokens.tolist())):
+        live = [_hypothesis(y, s, eos, alpha) for y, s in zip(row_tokens, row_scores) if math.isfinite(s)]
+        results.append(_best(finished[n] + live, n_best))
+    return results
+
+
+def _model_step(model):
+    """A Seq2Seq's decoding step for the search cores: context = (memory, src_mask)."""
+    return lambda y, state, context: _log_probs(model, y, state, *context)
+
+
 @torch.no_grad()
 def greedy_decode(model, src, src_lengths, max_len, bos, eos):
     """The most likely next token at every step, for a whole batch at once.
@@ -560,36 +728,9 @@ def greedy_decode(model, src, src_lengths, max_len, bos, eos):
     model.eval()
     try:
         memory, state, src_mask = model.encode(src, src_lengths)
-        N = src.shape[0]
-        y = torch.full((N,), bos, dtype=torch.int64)
-        scores = torch.zeros(N, dtype=torch.float64)
-        alive = torch.ones(N, dtype=torch.bool)
-        out = torch.full((N, max_len), eos, dtype=torch.int64)
-        lengths = torch.full((N,), max_len, dtype=torch.int64)
-        for t in range(max_len):
-            log_p, state = _log_probs(model, y, state, memory, src_mask)       # (N, V)
-            best, y = log_p.max(dim=-1)                                        # (N,), (N,)
-            scores += torch.where(alive, best, 0.0)
-            out[alive, t] = y[alive]
-            ended = alive & (y == eos)
-            lengths[ended] = t + 1
-            alive &= ~ended
-            if not alive.any():
-                break
+        return search_greedy(_model_step(model), state, (memory, src_mask), max_len, bos, eos)
     finally:
         model.train(was_training)
-    return [Hypothesis(out[n, :lengths[n]].tolist(), float(scores[n]), float(scores[n]),
-                       bool(out[n, lengths[n] - 1] == eos)) for n in range(N)]
-
-
-def _hypothesis(tokens, score, eos, alpha):
-    return Hypothesis(list(tokens), float(score), float(score / length_penalty(len(tokens), alpha)),
-                      bool(tokens) and tokens[-1] == eos)
-
-
-def _best(hypotheses, n_best):
-    """The n_best by normalised score, best first (stable: ties keep the order found)."""
-    return sorted(hypotheses, key=lambda h: -h.normalised)[:n_best]
 
 
 @torch.no_grad()
@@ -609,7 +750,7 @@ def beam_search(model, src, src_lengths, beam_size, max_len, bos, eos, n_best=1,
 
     With beam_size = 1 and length_norm = 0 this is greedy_decode; with a beam as large as the
     search space it is exhaustive_decode. The sources are searched side by side: the batch
-    holds N K hypotheses.
+    holds N K hypotheses (search_beam, the search apart from the model).
 
     Args:
         model: a Seq2Seq (run in eval mode here).
@@ -622,53 +763,14 @@ def beam_search(model, src, src_lengths, beam_size, max_len, bos, eos, n_best=1,
     """
     src, src_lengths, bos, eos = _check_search(model, src, src_lengths, max_len, bos, eos, beam_size,
                                                n_best, length_norm)
-    alpha, K = float(length_norm), beam_size
     was_training = model.training
     model.eval()
     try:
         memory, state, src_mask = model.encode(src, src_lengths)
-        N = src.shape[0]
-        rows = torch.arange(N).repeat_interleave(K)                            # row n K + k: source n
-        memory, src_mask, state = memory[rows], src_mask[rows], _select_state(state, rows)
-        scores = torch.full((N, K), float("-inf"), dtype=torch.float64)        # -inf: no hypothesis
-        scores[:, 0] = 0.0
-        tokens = torch.zeros((N, K, 0), dtype=torch.int64)
-        y = torch.full((N * K,), bos, dtype=torch.int64)
-        finished = [[] for _ in range(N)]
-        kth = torch.full((N,), float("-inf"), dtype=torch.float64)            # n_best-th finished
-        lp_max = length_penalty(max_len, alpha)
-        for t in range(max_len):
-            log_p, state = _log_probs(model, y, state, memory, src_mask)       # (N K, V)
-            V = log_p.shape[1]
-            cand = (scores[:, :, None] + log_p.view(N, K, V)).view(N, K * V)   # (N, K V)
-            # at most K candidates end in eos (one per live hypothesis), so the 2K best hold
-            # the K best that do not
-            top, idx = cand.topk(min(2 * K, K * V), dim=1)                     # (N, M), best first
-            beam, tok = idx // V, idx % V
-            real = torch.isfinite(top)
-            ends = real & (tok == eos)
-            for n, j in (ends[:, :K]).nonzero().tolist():                     # eos among the K best
-                seq = tokens[n, beam[n, j]].tolist() + [eos]
-                finished[n].append(_hypothesis(seq, top[n, j].item(), eos, alpha))
-                if len(finished[n]) >= n_best:
-                    kth[n] = sorted((h.normalised for h in finished[n]), reverse=True)[n_best - 1]
-            goes_on = real & (tok != eos)
-            keep = torch.argsort((~goes_on).to(torch.int8), dim=1, stable=True)[:, :K]  # (N, K)
-            scores = torch.where(goes_on.gather(1, keep), top.gather(1, keep), float("-inf"))
-            beam, tok = beam.gather(1, keep), tok.gather(1, keep)              # (N, K)
-            tokens = torch.cat([tokens.gather(1, beam[:, :, None].expand(-1, -1, t)), tok[:, :, None]], dim=2)
-            state = _select_state(state, (torch.arange(N)[:, None] * K + beam).view(-1))
-            y = tok.view(-1)
-            scores[scores[:, 0] / lp_max <= kth] = float("-inf")              # early stop
-            if not torch.isfinite(scores).any():
-                break
-        results = []
-        for n, (row_scores, row_tokens) in enumerate(zip(scores.tolist(), tokens.tolist())):
-            live = [_hypothesis(y, s, eos, alpha) for y, s in zip(row_tokens, row_scores) if math.isfinite(s)]
-            results.append(_best(finished[n] + live, n_best))
+        return search_beam(_model_step(model), state, (memory, src_mask), beam_size, max_len, bos, eos,
+                           n_best, length_norm)
     finally:
         model.train(was_training)
-    return results
 
 
 @torch.no_grad()

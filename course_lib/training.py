@@ -35,6 +35,7 @@ A bidirectional layer runs direction 1 on the time-reversed sequence and concate
 [forward | backward] at every step, (N, T, 2H), which is the next layer's input.
 """
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from torch import nn
 from course_lib.optim import TrainingDiverged
 from course_lib.validation import check_shape, is_int, is_real
 
-__all__ = ["History", "train", "torch_to_numpy", "numpy_to_torch", "smooth", "count_parameters"]
+__all__ = ["History", "train", "evaluating", "torch_to_numpy", "numpy_to_torch", "smooth", "count_parameters"]
 
 
 # ----------------------------------------------------------------------------- training
@@ -278,6 +279,18 @@ def train(model, loss_fn, batches, n_steps, *, lr=1e-3, optimizer="adam", clip=1
 # ----------------------------------------------------------------------------- parameters
 
 _BLOCKS = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """model.eval() for the length of a block (dropout off, no training-mode behaviour), then
+    the mode the model had before: `with evaluating(model): ...`."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _layout(module):

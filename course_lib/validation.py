@@ -88,3 +88,10 @@ def is_int(value):
 def is_real(value):
     """A Python or NumPy real number (integers included), and not a bool."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_ints(**sizes):
+    """Raise ValueError naming the first size that is not a positive int: check_positive_ints(H=64)."""
+    for name, value in sizes.items():
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")

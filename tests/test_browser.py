@@ -1,5 +1,7 @@
 """End to end in a real browser: a student starts `make lab`, fills in an answer of assignment 1
-in JupyterLab, runs the visible test, presses nbgrader's Validate button, and runs a lecture.
+in JupyterLab, runs the visible test, presses nbgrader's Validate button, and runs a lecture; an
+instructor grades into a course with course-grade and reads the feedback pages and Formgrader,
+whose formulas MathJax typesets without the network.
 
 Driven with Playwright in Debian's headless Chromium (/usr/bin/chromium; `.ci/run` installs it).
 Playwright's own browser downloads are never used. Screenshots are kept in
@@ -13,7 +15,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.error
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -24,7 +31,7 @@ if not os.path.exists(CHROMIUM):
                 allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
 
-from test_lab import TOKEN, serve_lab  # noqa: E402  (same server and helpers as test_lab)
+from test_lab import TOKEN, call, free_port, serve_lab, stop  # noqa: E402  (same server and helpers as test_lab)
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -261,9 +268,15 @@ def test_student_answers_runs_visible_test_and_validates(lab, page, assignment_c
         expect(dialog.locator("#validation-message")).to_have_class(re.compile(r"\bvalidation-failed\b"))
         shot(page, "a1-3-validate-dialog")
         assert "The following cell failed" in text and "NotImplementedError" in text, text
-        for part in (2, 3, 4, 5):        # the parts not done fail ...
-            assert f"Part {part}, visible" in text, text
+        for part in (2, 3, 4, 5):        # the parts not done fail, each with its message first ...
+            assert f"GradingError: Part {part}, visible: " in text, text
         assert "Part 1, visible" not in text, text   # ... and the answered one passes
+        # no traceback through the tests and course_lib (12.7k characters for five parts, once):
+        # the dialog is the failed cells' sources, one line of message each, and nbgrader's words
+        sources = [src for src in ("".join(c["source"]) for c in cells_json)
+                   if any(src.startswith(f'"""Part {k}, visible') for k in (2, 3, 4, 5))]
+        assert len(sources) == 4 and "Traceback" not in text and "course_lib/" not in text, text
+        assert len(text) < sum(map(len, sources)) + 5 * 300, (len(text), sum(map(len, sources)))
         dialog.locator(".jp-mod-accept").click()
         expect(dialog).to_have_count(0)
 
@@ -298,3 +311,153 @@ def test_lecture_runs_all_cells_without_errors(lab, page):
         if LECTURE.read_bytes() != before:
             LECTURE.write_bytes(before)
             pytest.fail(f"{LECTURE.relative_to(REPO)} was written by the browser session (restored)")
+
+
+# --- the instructor's side: feedback pages and Formgrader -------------------------------------
+
+AID, NB = "a1_markov_hmm", "a1_markov_hmm.ipynb"
+
+# Once MathJax is done (its StartupHook "End" runs after the first typesetting; up to 60 s for it
+# to start): its version, how many formulas it typeset, what is left as TeX, where it came from.
+MATH_FACTS = """async () => {
+    const deadline = Date.now() + 60000;
+    while (!(window.MathJax && MathJax.Hub && MathJax.Hub.Register) && Date.now() < deadline) {
+        await new Promise(wake => setTimeout(wake, 50));
+    }
+    if (window.MathJax && MathJax.Hub && MathJax.Hub.Register) {
+        await new Promise(done => MathJax.Hub.Register.StartupHook("End", done));
+    }
+    const text = document.body.innerText;
+    return {
+        version: window.MathJax && MathJax.version,
+        typeset: document.querySelectorAll('script[type^="math/tex"]').length,
+        shown: document.querySelectorAll('.MathJax, .MathJax_Display').length,
+        errors: document.querySelectorAll('.merror, .MathJax_Error').length,
+        raw_tex: ['$$', '\\\\frac', '\\\\log', '\\\\operatorname'].filter(t => text.includes(t)),
+        sources: [...document.querySelectorAll('script[src*="MathJax.js"]')].map(s => s.src),
+        text: text,
+    };
+}"""
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """A copy of the course in which alice's a1 was collected (`submitted/alice/a1_markov_hmm/`),
+    graded into the course's gradebook with course-grade (its own feedback pages in fb/), and
+    given nbgrader's feedback (`nbgrader generate_feedback`), as README's instructor does."""
+    import grading_support as gs
+    import nbformat
+
+    from course_lib.course import nbgrader
+
+    base = tmp_path_factory.mktemp("graded-course")
+    (base / "course").mkdir()
+    course = gs.copy_course(base / "course")
+    gs.submit(course, AID, "alice", {NB: gs.filled_submission(AID, NB)})
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "course-grade"), AID, str(course / "submitted"),
+                           "--course", str(course), "--db", f"sqlite:///{course / 'gradebook.db'}",
+                           "--feedback", str(base / "fb"), "--work", str(base / "work")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fb = nbgrader(course, "generate_feedback", AID, "--force", check=False)
+    assert fb.returncode == 0, fb.stderr[-3000:]
+    assert nbformat.read(course / "autograded" / "alice" / AID / NB, as_version=4).cells
+    return {"course": course, "course_grade_feedback": base / "fb" / "alice" / "a1_markov_hmm.html",
+            "feedback": course / "feedback" / "alice" / AID / "a1_markov_hmm.html"}
+
+
+@pytest.fixture(scope="module")
+def course_lab(graded_course, tmp_path_factory):
+    """JupyterLab with Formgrader on the graded course copy, started in it as `make lab` starts
+    it in the course (the course's nbgrader_config.py is read from the folder it starts in)."""
+    course, port = graded_course["course"], free_port()
+    state = tmp_path_factory.mktemp("course-lab")
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+               JUPYTER_RUNTIME_DIR=str(state / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
+    args = [os.path.join(os.path.dirname(sys.executable), "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={course}"]
+    if os.geteuid() == 0:
+        args.append("--allow-root")
+    with open(state / "lab.log", "w") as log:
+        proc = subprocess.Popen(args, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base, deadline = f"http://127.0.0.1:{port}", time.time() + 180
+
+    def answers():
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, OSError):
+            return call(base, "/api/status")[0] == 200
+        return False
+
+    try:
+        while not answers():
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail("JupyterLab did not start on the course:\n" + (state / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield base
+    finally:
+        stop(proc)
+
+
+@contextlib.contextmanager
+def offline_page(browser):
+    """A page on which every request off this machine is refused (and recorded)."""
+    page, external = browser.new_page(), []
+
+    def route(r):
+        url = urllib.parse.urlsplit(r.request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in ("127.0.0.1", "localhost"):
+            external.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+
+    page.route("**/*", route)
+    try:
+        yield page, external
+    finally:
+        page.close()
+
+
+def test_feedback_and_formgrader_typeset_their_formulas_offline(browser, graded_course, course_lab):
+    """nbgrader's templates load MathJax from a CDN; the course's load the jupyter-server-mathjax
+    copy: from the Jupyter server that shows the page (Formgrader; a feedback page opened in
+    JupyterLab), or from a copy beside the feedback folder (a page opened from disk). With every
+    request off this machine refused, each page typesets every formula of a1 (none is left as
+    TeX), and the feedback states the scores in the words of the other reports."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded_course['course'] / 'gradebook.db'}") as gb:
+        submission = gb.find_submission_notebook("a1_markov_hmm", AID, "alice").id
+    pages = {
+        "feedback-from-course-grade": graded_course["course_grade_feedback"].as_uri(),
+        "feedback-from-disk": graded_course["feedback"].as_uri(),
+        "feedback-in-jupyterlab": f"{course_lab}/files/feedback/alice/{AID}/a1_markov_hmm.html?token={TOKEN}",
+        "formgrader": f"{course_lab}/formgrader/submissions/{submission}/?token={TOKEN}",
+    }
+    for name, url in pages.items():
+        with offline_page(browser) as (page, external), screenshot_on_failure(page, f"math-{name}"):
+            page.goto(url)
+            facts = page.evaluate(MATH_FACTS)
+            where = f"{name}: "
+            assert not external, where + f"requests off this machine: {external}"
+            assert (facts["version"] or "").startswith("2.7"), where + "MathJax did not start"
+            assert facts["sources"] and all(s.startswith(("file://", "http://127.0.0.1")) for s in facts["sources"])
+            assert facts["typeset"] >= 20 and facts["shown"] >= facts["typeset"], where + str(facts["typeset"])
+            assert not facts["errors"] and not facts["raw_tex"], where + f"{facts['errors']} {facts['raw_tex']}"
+            if name.startswith("feedback"):
+                assert "autograded: 15 / 15" in facts["text"], where + facts["text"][:500]
+                assert "written answers: 3 points to be graded by hand" in facts["text"]
+            else:
+                assert "written_answer" in facts["text"] or "Student's answer" in facts["text"]
+            shot(page, f"math-{name}")
+
+
+def test_formgrader_lists_the_submission_for_manual_grading(browser, course_lab):
+    """Formgrader's page of a1's notebook lists the submission course-grade graded into the
+    course, with its written answer waiting ("No data available" before)."""
+    with offline_page(browser) as (page, _), screenshot_on_failure(page, "formgrader-list"):
+        page.goto(f"{course_lab}/formgrader/gradebook/{AID}/a1_markov_hmm?token={TOKEN}")
+        row = page.locator("table tbody tr").filter(has_text="alice")
+        playwright_api.expect(row).to_have_count(1)
+        assert "No data available" not in page.inner_text("body")
+        shot(page, "formgrader-list")

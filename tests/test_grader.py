@@ -390,6 +390,28 @@ def test_failures_are_explained(graded):
     assert "| plain-wrong-forward | 12 / 15 |" in md
 
 
+@pytest.mark.parametrize("name, words", [
+    ("plain-wrong-forward", ["autograded: 12 / 15", "written answers: 3 points to be graded by hand"]),
+    ("not-a-notebook", ["autograded: 0 / 15", "written answers: 0 / 3"]),      # left untouched: 0 by itself
+])
+def test_scores_read_the_same_in_every_report(graded, name, words):
+    """The console table, the Markdown summary, the JSON and the feedback page state a
+    submission's scores in the same words: the autograded score out of the autograded maximum
+    (15 for a1), and the written answer's 3 points as points still to be graded by hand, never
+    as a score (a feedback page once read "3.0 / 18.0", with the answer counted as 0 of 3)."""
+    r = graded["results"][name]
+    assert r["scores"] == words
+    assert f"{name}: {'; '.join(words)}" in graded["proc"].stdout
+    md = (graded["base"] / "summary.md").read_text()
+    assert f"### {name}\n\n{'; '.join(words)}\n" in md
+    assert f"| {name} | {words[0].removeprefix('autograded: ')} | {words[1].removeprefix('written answers: ')} |" in md
+    page = gs.text_of_html(graded["base"] / "feedback" / name / "a1_markov_hmm.html")
+    assert all(w in page for w in words), page[:2000]
+    assert "Score" not in page and "/ 18" not in page, "no total that counts the written answer as 0"
+    written = "Written answer (3 points to be graded by hand)" if "to be graded" in words[1] else "Written answer (0 / 3)"
+    assert written in " ".join(page.split())
+
+
 def test_feedback_is_small_and_hides_the_hidden_tests(graded):
     fb = graded["base"] / "feedback" / "megabytes-of-output" / "a1_markov_hmm.html"
     assert fb.exists() and fb.stat().st_size < 3_000_000
@@ -409,20 +431,6 @@ def test_write_attacks_change_nothing(graded):
     with Gradebook(f"sqlite:///{graded['work'] / 'master' / 'gradebook.db'}") as gb:
         students = {s.id for s in gb.students}
     assert students == set(graded["results"]), "every grade landed exactly once, none was lost"
-
-
-def test_classroom_workflow_calls_the_grader_with_real_options():
-    import yaml
-
-    wf = yaml.safe_load((gs.REPO / "classroom" / ".github" / "workflows" / "grade.yml").read_text())
-    steps = wf["jobs"]["grade"]["steps"]
-    run = next(s["run"] for s in steps if s.get("name") == "Grade")
-    assert run.strip().startswith("course-grade")
-    helptext = subprocess.run([os.path.join(os.path.dirname(sys.executable), "course-grade"), "--help"],
-                              capture_output=True, text=True, check=True).stdout
-    for flag in [w for w in run.split() if w.startswith("--")]:
-        assert flag in helptext, f"the workflow uses {flag}, which course-grade does not have"
-    assert "constraints.txt" in next(s["run"] for s in steps if "Install" in s.get("name", ""))
 
 
 def test_monkeypatching_torch_is_caught(tmp_path):
@@ -533,3 +541,110 @@ def test_cold_kernels_grade_as_the_table_says(tmp_path):
     assert "course_lib.grading.sandbox" in spec["argv"], spec["argv"]
     assert r["score"] == sum(points.values()) - sum(points[g] for g in lost), r
     assert not r["repairs"], r["repairs"]
+
+
+def test_grading_into_a_course_leaves_what_formgrader_and_feedback_need(tmp_path):
+    """`course-grade <aid> <course>/submitted --course <course> --db sqlite:///<course>/gradebook.db`,
+    as after `nbgrader collect`, plus one notebook from elsewhere. Oracles are nbgrader's own: its
+    Gradebook and the NbGraderAPI behind Formgrader list every submission as autograded, with the
+    written answer waiting for a hand grade (not "Submissions 0"), the submission timestamp is kept,
+    and `nbgrader generate_feedback` makes each student's feedback. As root, the files left in the
+    course belong to the course's owner and no other user (`nobody` runs the student's code) can
+    write them."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course_lib.course import nbgrader
+
+    (tmp_path / "course").mkdir()
+    course = gs.copy_course(tmp_path / "course")
+    stamp = "2024-05-06 10:11:12.000000 UTC"
+    for student, nb in (("alice", correct()), ("bob.smith", wrong_forward())):
+        gs.submit(course, AID, student, {NB: nb})
+    (course / "submitted" / "alice" / AID / "timestamp.txt").write_text(stamp)
+    (tmp_path / "elsewhere").mkdir()
+    nbformat.write(untouched(), tmp_path / "elsewhere" / "carol.ipynb")
+    owner = 4321                                  # the instructor, a user of their own
+    if ISOLATED:
+        for p in [course, *course.rglob("*")]:
+            os.chown(p, owner, owner)
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "course-grade"), AID, str(course / "submitted"),
+         str(tmp_path / "elsewhere" / "carol.ipynb"), "--course", str(course), "--db", db, "-j", "2",
+         "--work", str(tmp_path / "work"), "--json", str(tmp_path / "grades.json")],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    scores = {r["student"]: r["score"] for r in json.loads((tmp_path / "grades.json").read_text())["results"]}
+    assert scores == {"alice": FULL, "bob.smith": FULL - FORWARD, "carol": 0}, "ids are the folder names"
+
+    for student in scores:
+        for kind in ("submitted", "autograded"):
+            assert (course / kind / student / AID / NB).is_file(), f"no {kind}/{student}/{AID}/{NB}"
+    with Gradebook(db) as gb:
+        for student, score in scores.items():
+            sub = gb.find_submission(AID, student)
+            assert sub.code_score == score
+            manual = [g.name for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
+            # an untouched written answer scores 0 by itself (nbgrader); a written one waits for a hand
+            assert manual == ([] if student == "carol" else ["written_answer"]), (student, manual)
+        assert str(gb.find_submission(AID, "alice").timestamp).startswith("2024-05-06 10:11:12")
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    listed = {s["student"]: s for s in api.get_submissions(AID)}
+    assert sorted(listed) == sorted(scores)
+    assert all(s["autograded"] for s in listed.values()), listed
+    assert [s for s in listed if listed[s]["needs_manual_grade"]] == ["alice", "bob.smith"], listed
+    assert len(api.get_notebook_submissions(AID, "a1_markov_hmm")) == len(scores), "Formgrader's notebook page"
+
+    with Gradebook(db) as gb:                     # alice's written answer graded by hand, as Formgrader does
+        grade = gb.find_grade("written_answer", "a1_markov_hmm", AID, "alice")
+        grade.manual_score, grade.needs_manual_grade = 2.0, False
+        gb.db.commit()
+    fb = nbgrader(course, "generate_feedback", AID, "--force", check=False)
+    assert fb.returncode == 0, fb.stdout[-2000:] + fb.stderr[-2000:]
+    words = {"alice": ["autograded: 15 / 15", "written answers: 2 / 3"],
+             "bob.smith": ["autograded: 12 / 15", "written answers: 3 points to be graded by hand"],
+             "carol": ["autograded: 0 / 15", "written answers: 0 / 3"]}
+    for student in scores:
+        page = course / "feedback" / student / AID / "a1_markov_hmm.html"
+        assert page.is_file(), fb.stderr[-2000:]
+        assert all(w in gs.text_of_html(page) for w in words[student]), (student, words[student])
+
+    if ISOLATED:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody").pw_uid
+        left = [course / "gradebook.db", *(course / "autograded").rglob("*"), *(course / "submitted").rglob("*")]
+        for p in left:
+            st = p.stat()
+            assert st.st_uid == owner != nobody and not st.st_mode & 0o002, (p, st.st_uid, oct(st.st_mode))
+        for top in ("autograded", "submitted"):
+            assert not (course / top).stat().st_mode & 0o007, f"{top}/ is open to other users"
+
+
+def test_the_console_table_shows_every_part_name_whole():
+    """The table course-grade prints gives each part its full title (they were cut at 38
+    characters) and keeps the columns aligned, for the longest titles of every assignment."""
+    from course_lib.course import assignment_ids
+    from course_lib.grading.grader import _parts_of
+    from course_lib.grading.results import summary_table
+
+    titles = {}
+    for aid in assignment_ids(gs.REPO):
+        for name in gs.notebook_names(aid):
+            titles.update(_parts_of(nbformat.read(gs.REPO / "solutions" / aid / name, as_version=4)))
+    assert max(len(t) for t in titles.values()) > 38
+    parts = [{"part": title, "cell": gid, "score": 1.0, "max_score": 2.0, "kind": "autograded", "message": "m"}
+             for gid, title in titles.items()]
+    table = summary_table([{"student": "s", "status": "graded", "score": 1.0, "max_score": 2.0,
+                            "manual_points": 0.0, "parts": parts, "repairs": [], "errors": []}])
+    rows = table.splitlines()[1:]
+    assert len(rows) == len(parts)
+    for row, p in zip(rows, parts):
+        assert row.startswith(f"  {p['part']} ") and f" {p['cell']} " in row, row
+    assert len({row.index(" 1 / 2 ") for row in rows}) == 1, "the score column is aligned"

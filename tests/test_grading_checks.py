@@ -3,6 +3,7 @@ fails, and what the student reads. Expected values come from NumPy computed inde
 each test (argmax of the error, exact equality, the derivative of a function known in closed form)."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +130,83 @@ def test_with_finite_differences_adds_the_report_to_a_failure():
         G.with_finite_differences(fails, lambda: "", "f")
     with pytest.raises(G.GradingError, match=r"^The finite-difference check of f failed:\nx is off$"):
         G.with_finite_differences(lambda: None, lambda: "x is off", "f")
+
+
+def _shown(first_line, body):
+    """Run `body` as the code of a notebook cell whose first line is `first_line` (IPython keeps
+    a cell's source in linecache, under the cell's file name); return the GradingError it raised
+    and the lines IPython shows for it (colours removed)."""
+    import linecache
+
+    source = f"{first_line}\n{body}\n"
+    name = f"<cell-{abs(hash(source))}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    try:
+        with pytest.raises(G.GradingError) as err:
+            exec(compile(source, name, "exec"), {"G": G, "np": np})
+        return err.value, [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in err.value._render_traceback_()]
+    finally:
+        linecache.cache.pop(name, None)
+
+
+def test_a_grading_error_is_shown_as_its_message_headed_by_the_part():
+    """IPython shows an exception with `_render_traceback_` as the lines it returns: the message,
+    first line headed by the test cell's part, and no frame of the test or of course_lib."""
+    err, lines = _shown('"""Part 3, visible: the casino."""',
+                        'def _check():\n    G.check_array("gamma", np.zeros(2), np.ones(2), hint="Rows sum to 1.")\n_check()')
+    assert lines == [f"GradingError: Part 3, visible: {err}"], lines
+    assert "gamma is wrong" in lines[0] and lines[0].endswith("Rows sum to 1.")
+    _, lines = _shown("# Part 1, hidden tests: other sizes.", 'raise G.GradingError("A is wrong.\\nsecond line")')
+    assert lines == ["GradingError: Part 1, hidden tests: A is wrong.", "second line"]
+    _, lines = _shown("x = 1", 'raise G.GradingError("A is wrong.")')
+    assert lines == ["GradingError: A is wrong."]
+
+
+A1_SOURCE = Path(__file__).resolve().parents[1] / "solutions" / "a1_markov_hmm" / "a1_markov_hmm.ipynb"
+
+# a typical wrong estimate_transition_matrix, as edits of the solution, and the words its message must say
+A1_PART1_MISTAKES = {
+    "sequences joined": ([("for seq in sequences:", "for seq in [np.concatenate(sequences)]:")],
+                         "the sequences joined into one"),
+    "counts transposed": ([("(seq[:-1], seq[1:])", "(seq[1:], seq[:-1])")], "N[i, j] counting i following j"),
+    "alpha once": ([("(row_totals + alpha * V)", "(row_totals + alpha)")], "alpha added once to each row total"),
+    "columns normalised": ([("N.sum(axis=1, keepdims=True)", "N.sum(axis=0, keepdims=True)")],
+                           "each column divided by its total"),
+    "not normalised": ([("return (N + alpha) / (row_totals + alpha * V)", "return N + alpha")],
+                       "the smoothed counts N + alpha, never divided"),
+}
+
+
+def _run_a1_part1(edits=(), hidden=False):
+    """a1's setup cell, the solution of Part 1 with `edits`, then its visible (and hidden) test cell,
+    in one namespace, as a kernel runs them; returns the GradingError raised, or None."""
+    import nbformat
+
+    cells = {c.id: c.source for c in nbformat.read(A1_SOURCE, as_version=4).cells}
+    answer = cells["markov_estimate"]
+    for old, new in edits:
+        assert old in answer, f"{old!r} is not in the solution any more"
+        answer = answer.replace(old, new)
+    ns = {}
+    try:
+        for name in ["setup", "markov_estimate", "test_markov_visible"] + (["test_markov_hidden"] if hidden else []):
+            exec(answer if name == "markov_estimate" else cells[name], ns)
+    except G.GradingError as err:
+        return err
+    return None
+
+
+@pytest.mark.parametrize("mistake", list(A1_PART1_MISTAKES))
+def test_a1_part1_names_the_typical_mistake(mistake, capsys):
+    edits, says = A1_PART1_MISTAKES[mistake]
+    err = _run_a1_part1(edits)
+    assert err is not None, f"the mistake '{mistake}' passed Part 1's visible test"
+    assert f"Your A is what you get with {says}" in str(err), str(err)
+    assert "Count j following i" not in str(err), "a recognised mistake replaces the general hint"
+
+
+def test_a1_part1_accepts_the_solution_and_falls_back_to_the_general_hint(capsys):
+    assert _run_a1_part1(hidden=True) is None           # the mistakes are computed for alpha = 0 too
+    assert "Part 1, hidden tests: all checks passed" in capsys.readouterr().out
+    err = _run_a1_part1([("return (N + alpha) / (row_totals + alpha * V)", "return (N + 2 * alpha) / (row_totals + 2 * alpha * V)")])
+    assert "Your A is" not in str(err) and str(err).endswith("divide each row by its total plus alpha * V.")

@@ -8,6 +8,7 @@ it breaks (all of them graded in one run of course-grade, two workers, feedback 
 """
 
 import filecmp
+import re
 from pathlib import Path
 
 import grading_support as gs
@@ -179,3 +180,84 @@ def test_feedback_explains_failures(graded):
     for name in MUTANTS[aid]:
         text = "".join(gs.text_of_html(feedback_page(graded, f"mistake-{name}", n)) for n in names)
         assert "GradingError" in text, f"the feedback of mistake {name} has no explained failure"
+
+
+@pytest.mark.parametrize("aid", AIDS)
+def test_validate_of_an_untouched_notebook_says_what_to_do_first_and_nothing_else(aid, tmp_path):
+    """`nbgrader validate` (what the Validate button runs) on a student version as released:
+    every failed test cell's error is the message written for the student, headed by its part,
+    in a few lines and no traceback (it was 30-odd lines through course_lib's frames, 10k
+    characters for a1); and nbgrader logs no warning (a hidden-test placeholder whose value was
+    shown as Out[n] made it log "cannot be converted to a float", once per part)."""
+    errors, warnings, stdout = [], [], ""
+    for name in gs.notebook_names(aid):
+        (tmp_path / name).write_bytes((gs.REPO / "assignments" / aid / name).read_bytes())
+        proc = nbgrader(gs.REPO, "validate", str(tmp_path / name), check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        stdout += proc.stdout
+        warnings += [line for line in proc.stderr.splitlines() if "ValidateApp | WARNING" in line]
+        for block in proc.stdout.split("The error was:")[1:]:
+            errors.append([line.strip() for line in block.split("=" * 20)[0].strip().splitlines()])
+    assert not warnings, warnings
+    assert "Traceback" not in stdout and "course_lib/" not in stdout
+    tests = [e for e in errors if e != ["You did not provide a response."]]
+    assert len(tests) == len(errors) - 1 >= 4, errors            # every visible test failed, and the written answer
+    for k, lines in enumerate(tests, start=1):
+        assert lines[0].startswith(f"GradingError: Part {k}, visible: "), lines
+        assert "not implemented yet" in "\n".join(lines) and len(lines) <= 6, lines
+    if aid == "a1_markov_hmm":
+        assert sum(len(line) for e in errors for line in e) < 1000, errors   # 10,072 characters before
+
+
+def test_a_source_saved_in_jupyterlab_generates_the_same_student_version(tmp_path):
+    """JupyterLab writes its own notebook metadata when an instructor saves a source (the kernel's
+    display name, the language's version and mimetypes) and view state in cell metadata, and it
+    keeps the outputs of cells that ran. Generating from such a save must give the committed
+    student version byte for byte: the generator puts the metadata back to the house form."""
+    from course_lib.course import generate_assignments
+
+    aid = "a1_markov_hmm"
+    course = gs.copy_course(tmp_path)
+    for name in gs.notebook_names(aid):
+        nb = nbformat.read(course / "solutions" / aid / name, as_version=4)
+        nb.metadata = nbformat.from_dict({
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                              "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                              "pygments_lexer": "ipython3", "version": "3.11.7"}})
+        for k, cell in enumerate(nb.cells):
+            cell.metadata.update({"tags": [], "jupyter": {"source_hidden": False}} if k % 2 else
+                                 {"collapsed": False, "scrolled": True,
+                                  "execution": {"iopub.status.idle": "2024-05-06T10:11:12.000000Z"}})
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked"):
+                cell.execution_count = k
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+        nbformat.write(nb, course / "solutions" / aid / name)
+        assert b"ipykernel" in (course / "solutions" / aid / name).read_bytes()
+    generate_assignments(course, [aid])
+    for name in gs.notebook_names(aid):
+        fresh = (course / "assignments" / aid / name).read_bytes()
+        assert fresh == (gs.REPO / "assignments" / aid / name).read_bytes(), (
+            f"a save in JupyterLab changed assignments/{aid}/{name}")
+
+
+def test_the_assignments_name_the_menu_item_and_button_as_jupyterlab_shows_them():
+    """Each assignment tells students to restart and run everything, then to press Validate. The
+    names it gives must be the labels of the JupyterLab and nbgrader installed here (the oracle:
+    the label strings in their bundled front-end code), not those of the classic Notebook."""
+    from jupyter_core.paths import jupyter_path
+
+    def bundle(*parts):
+        return "".join(p.read_text(encoding="utf-8", errors="replace")
+                       for d in jupyter_path(*parts) for p in Path(d).glob("*.js"))
+
+    lab, nbgrader_ui = bundle("lab", "static"), bundle("labextensions", "@jupyter", "nbgrader", "static")
+    assert 'label:"Validate"' in nbgrader_ui, "nbgrader's toolbar button is no longer labelled Validate"
+    for aid in AIDS:
+        for name in gs.notebook_names(aid):
+            text = "\n".join(c.source for c in nbformat.read(gs.REPO / "solutions" / aid / name, as_version=4).cells
+                             if c.cell_type == "markdown")
+            items = re.findall(r"\*Kernel → ([^*]+)\*", text)
+            assert items and "**Validate**" in text, f"{aid} does not say how to validate"
+            for item in items:
+                assert item in lab, f"{aid} names the menu item {item!r}, which JupyterLab does not have"

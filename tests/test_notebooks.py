@@ -41,15 +41,24 @@ def test_notebook_runs_clean(path):
 
 
 def test_problems_are_detected(tmp_path):
-    """The check above can fail: a notebook with an error and a warning is caught."""
+    """The check above can fail: a notebook with an error, a warning and a loop that left its
+    progress bar short (drawn red, like a failure) is caught; a loop that stops on purpose and
+    closes its bar at its total is not."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
+    broken_off = "from tqdm.auto import tqdm\nfor i in tqdm(range(10)):\n    if i == 3:\n        break"
+    on_purpose = ("with tqdm(total=10) as bar:\n    for i in range(10):\n        bar.update(1)\n"
+                  "        if i == 3:\n            bar.total = bar.n\n            break")
     nb = new_notebook(cells=[new_code_cell("import warnings; warnings.warn('careful')"),
+                             new_code_cell(broken_off), new_code_cell(on_purpose),
                              new_code_cell("1 / 0")])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     for i, c in enumerate(nb.cells):
         c["id"] = f"c{i}"
     nbformat.write(nb, tmp_path / "bad.ipynb")
     executed, _ = execute_notebook(tmp_path / "bad.ipynb", timeout=60)
     problems = notebook_problems(executed)
-    assert len(problems) == 2 and "stderr" in problems[0] and "ZeroDivisionError" in problems[1]
+    assert len(problems) == 3, problems
+    assert "stderr" in problems[0] and "ZeroDivisionError" in problems[1]
+    assert "progress bar ended red at 3 of 10" in problems[2]

@@ -531,3 +531,22 @@ def test_an_early_stop_leaves_a_full_green_widget_in_jupyter(monkeypatch, capsys
     widget = bars[1].container.children[1]
     assert (widget.value, widget.max, widget.bar_style) == (0, 500, "danger")
     capsys.readouterr()
+
+
+def test_evaluating_switches_to_eval_and_restores_the_mode_even_on_error():
+    from course_lib.training import evaluating
+
+    model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+    x = torch.ones(4, 3)
+    with evaluating(model):
+        assert not model.training and not model[1].training
+        torch.testing.assert_close(model(x), model(x))      # dropout is off: deterministic
+    assert model.training
+    with pytest.raises(RuntimeError, match="inside"):
+        with evaluating(model):
+            raise RuntimeError("inside")
+    assert model.training
+    model.eval()
+    with evaluating(model):
+        pass
+    assert not model.training                                  # an eval model stays in eval

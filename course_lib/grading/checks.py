@@ -21,6 +21,8 @@ reference implementation earns nothing.
 
 import contextlib
 import inspect
+import linecache
+import re
 import sys
 import types
 import warnings
@@ -35,7 +37,31 @@ __all__ = ["check_array", "check_scalar", "check_output", "check_all", "graded_c
 
 
 class GradingError(AssertionError):
-    """A failed check; its message is written for the student."""
+    """A failed check; its message is written for the student.
+
+    IPython shows it as that message alone, headed by the part the test cell checks (the title
+    its first line opens with, "Part 1, visible: ..."), instead of a traceback through the test's
+    and course_lib's frames: in the cell's output and in what nbgrader's Validate reports, the
+    line a student acts on comes first (`_render_traceback_`, IPython's hook for this).
+    """
+
+    def _render_traceback_(self):
+        part = _part_of(self.__traceback__)
+        first, *rest = str(self).split("\n")
+        return [f"\x1b[0;31mGradingError\x1b[0m: {part + ': ' if part else ''}{first}", *rest]
+
+
+_PART = re.compile(r'^(?:"""|#)\s*(Part [^:"]+):')
+
+
+def _part_of(tb):
+    """'Part 1, visible' when a frame of traceback `tb` runs a cell that opens with that title."""
+    while tb is not None:
+        m = _PART.match(linecache.getline(tb.tb_frame.f_code.co_filename, 1))
+        if m:
+            return m.group(1).strip()
+        tb = tb.tb_next
+    return ""
 
 
 def _where(idx, shape):
@@ -162,10 +188,12 @@ def graded_call(fn, *args, forbid=(), **kwargs):
     Returns:
         whatever fn returns.
     """
+    __tracebackhide__ = True                   # IPython: show the student's frames, not these
     return _graded_call(fn, *args, forbid=forbid, **kwargs)
 
 
 def _graded_call(fn, *args, forbid=(), **kwargs):
+    __tracebackhide__ = True
     if not callable(fn):
         raise GradingError(f"expected a function, got {type(fn).__name__}")
     used = _course_lib_objects(fn) if forbid else []

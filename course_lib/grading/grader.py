@@ -2,6 +2,7 @@
 
     course-grade a1_markov_hmm alice.ipynb bob.ipynb [-j 2] [--db URL] [--json out.json]
                  [--markdown out.md] [--feedback DIR] [--course DIR] [--timeout SECONDS]
+    course-grade a1_markov_hmm COURSE/submitted --course COURSE --db sqlite:///COURSE/gradebook.db
 
 For each submission it
 1. rebuilds the notebook around the student's answers: every locked and test cell comes
@@ -16,7 +17,14 @@ For each submission it
    course's files; a crash or a hang there costs the calls it spoiled and no others;
 3. zeroes the parts whose answers use or copy the reference (`course_lib.grading.originality`);
 4. writes a table per part, JSON, a Markdown summary and nbgrader's feedback (hidden tests
-   and tracebacks removed by the course configuration).
+   and tracebacks removed by the course configuration);
+5. with a lasting gradebook (--db), leaves the submission in the course as nbgrader would,
+   `submitted/<student>/<aid>/` and `autograded/<student>/<aid>/`, so that Formgrader's manual
+   grading and `nbgrader generate_feedback` / `release_feedback` work on it afterwards.
+
+A submission is a notebook, a folder of the assignment's notebooks, or nbgrader's
+`submitted/` folder, which stands for every `<student>/<aid>/` folder in it (student ids
+are the folder names).
 
 Exit status: 0 when every submission was graded, whatever the scores; 1 when grading
 itself failed for some submission; 2 for a usage error.
@@ -45,6 +53,7 @@ import nbformat
 from course_lib.course import course_root
 from course_lib.grading.environment import grading_environment, without_secrets
 from course_lib.grading.kernel_server import kernel_argv
+from course_lib.grading.nbgrader_ext import copy_mathjax
 from course_lib.grading.results import (
     clear_grader_verdicts,
     collect,
@@ -53,7 +62,14 @@ from course_lib.grading.results import (
     zero_copied_parts,
 )
 from course_lib.grading.sandbox import isolation_available, process_start_time
-from course_lib.grading.submission import canonicalize, grade_id, read_submission, student_ids
+from course_lib.grading.submission import (
+    canonicalize,
+    expand,
+    grade_id,
+    read_submission,
+    student_ids,
+    submission_files,
+)
 
 SANDBOX_KERNEL = "course-sandbox"
 
@@ -73,6 +89,7 @@ class Context:
     cell_timeout: int
     env: dict = field(default_factory=dict)
     isolated: bool = False
+    keep: bool = False          # leave submitted/ and autograded/ in the course (keep_in_course)
 
 
 def _bin(name):
@@ -158,9 +175,11 @@ def _parts_of(source_nb):
     return parts
 
 
-def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120, warm_kernels=True):
+def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=120, warm_kernels=True,
+            keep=False):
     """Build the master course folder, generate the assignment into the gradebook once, and
-    start the warm-kernel server (unless warm_kernels is False)."""
+    start the warm-kernel server (unless warm_kernels is False). With `keep`, each graded
+    submission is left in the course (keep_in_course)."""
     root = course_root(course) if course else _default_root()
     src = root / "solutions" / aid
     if not src.is_dir():
@@ -199,7 +218,7 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
         parts.update(_parts_of(nb))
     return Context(root=root, aid=aid, work=work, db_url=db_url, notebooks=names, release=release,
                    source=source, parts=parts, timeout=timeout, cell_timeout=cell_timeout, env=env,
-                   isolated=isolated)
+                   isolated=isolated, keep=keep)
 
 
 def _default_root():
@@ -311,7 +330,8 @@ def grade_submission(ctx, student, path, feedback_dir=None):
     """Autograde one submission in its own folder (and write its feedback to feedback_dir).
     Returns a result dict (never raises)."""
     result = {"student": student, "path": str(path), "status": "graded", "repairs": [], "parts": [],
-              "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [], "seconds": 0.0}
+              "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "manual_to_grade": 0.0, "manual_score": 0.0,
+              "scores": [], "errors": [], "seconds": 0.0}
     t0 = time.perf_counter()
     result["phases"] = {}
 
@@ -350,6 +370,9 @@ def grade_submission(ctx, student, path, feedback_dir=None):
         env = dict(ctx.env, COURSE_SANDBOX_PIDFILE=str(pidfile))
         for name, nb in canon.items():
             nbformat.write(nb, sub_dir / name)
+        for name in EXCHANGE_FILES:                      # written by nbgrader's exchange on submit
+            if _exchange_file(Path(path) / name):
+                shutil.copyfile(Path(path) / name, sub_dir / name)
         for attempt in range(2):
             with phase("autograde"):
                 ok, out, timed_out = _autograde(ctx, folder, student, env, pidfile)
@@ -373,6 +396,8 @@ def grade_submission(ctx, student, path, feedback_dir=None):
         result["repairs"] += notes
         with phase("collect"):
             result.update(collect(ctx, student, folder, reasons))
+        if ctx.keep:
+            keep_in_course(ctx, student, path, folder)
     except Exception as err:
         result["status"] = "failed"
         result["errors"].append(f"{type(err).__name__}: {err}")
@@ -384,6 +409,80 @@ def grade_submission(ctx, student, path, feedback_dir=None):
             result["errors"].append(f"feedback: {err}")
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
+
+
+def _course_owner(root):
+    """(uid, gid) that files the grader leaves in the course get: the course folder's owner (the
+    instructor who runs Formgrader), unless that is the user the student's code runs as."""
+    import pwd
+
+    st = Path(root).stat()
+    try:
+        sandbox_uid = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        sandbox_uid = None
+    return (os.getuid(), os.getgid()) if st.st_uid == sandbox_uid else (st.st_uid, st.st_gid)
+
+
+def _hand_over(path, root):
+    """Give `path` (and what it holds) to the course's owner, closed to other users at the top:
+    the student's process (`nobody`) can neither write it nor read another student's answers.
+    Changing the owner needs root; without root the files are the grader's, who owns the course."""
+    uid, gid = _course_owner(root)
+    path = Path(path)
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if os.geteuid() == 0:
+            os.chown(p, uid, gid, follow_symlinks=False)
+        if not p.is_symlink():
+            os.chmod(p, p.stat().st_mode & ~0o002)      # nobody else writes
+    if not path.is_symlink():
+        os.chmod(path, path.stat().st_mode & ~0o007)
+
+
+def _course_folder(root, name):
+    """<course>/<name>/ (submitted/, autograded/), made as nbgrader would, but closed to other users."""
+    folder = Path(root) / name
+    if not folder.is_dir():
+        folder.mkdir(exist_ok=True)
+        _hand_over(folder, root)
+    return folder
+
+
+# Files nbgrader's exchange writes beside a submission: the submission time (Formgrader lists a
+# submission only when it matches the gradebook's) and the secret that release_feedback names
+# the student's feedback by. Both travel with the notebooks; neither is ever larger than a line.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def _exchange_file(path):
+    return path.is_file() and not path.is_symlink() and path.stat().st_size <= 1024
+
+
+def keep_in_course(ctx, student, path, folder):
+    """Leave a graded submission in the course, where nbgrader's own `autograde` leaves it:
+    `<course>/submitted/<student>/<aid>/` (the files as the student handed them in, unless
+    that is where they came from) and `<course>/autograded/<student>/<aid>/` (the notebooks as
+    graded). Formgrader lists a submission for manual grading only when both exist, and
+    `nbgrader generate_feedback` reads the second."""
+    root, aid = ctx.root, ctx.aid
+    submitted = _course_folder(root, "submitted") / student / aid
+    if Path(path).resolve() != submitted.resolve():
+        if submitted.exists():
+            shutil.rmtree(submitted)
+        submitted.mkdir(parents=True)
+        for name, f in submission_files(path, ctx).items():
+            if f.is_file():
+                shutil.copyfile(f, submitted / name)
+        for name in EXCHANGE_FILES:
+            if _exchange_file(folder / "submitted" / student / aid / name):
+                shutil.copyfile(folder / "submitted" / student / aid / name, submitted / name)
+        _hand_over(submitted.parent, root)
+    autograded = _course_folder(root, "autograded") / student / aid
+    if autograded.exists():
+        shutil.rmtree(autograded)
+    autograded.parent.mkdir(exist_ok=True)
+    shutil.copytree(folder / "autograded" / student / aid, autograded)
+    _hand_over(autograded.parent, root)
 
 
 def generate_feedback(ctx, student, dest):
@@ -407,6 +506,7 @@ def generate_feedback(ctx, student, dest):
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(src, out)
+    copy_mathjax(dest)                      # dest/mathjax/: the pages typeset offline from disk
     return sorted(str(p) for p in out.glob("*.html"))
 
 
@@ -414,7 +514,8 @@ def generate_feedback(ctx, student, dest):
 
 def _failed(student, path, error):
     return {"student": student, "path": str(path), "status": "failed", "repairs": [], "parts": [], "phases": {},
-            "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "errors": [error], "seconds": 0.0}
+            "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "manual_to_grade": 0.0, "manual_score": 0.0,
+            "scores": [], "errors": [error], "seconds": 0.0}
 
 
 def _worker(ctx_file):
@@ -512,15 +613,20 @@ class _Workers:
 
 
 def grade(aid, paths, jobs=1, db_url=None, course=None, work=None, timeout=900, cell_timeout=120,
-          feedback_dir=None, progress=True, warm_kernels=True):
-    """Grade every submission; returns the list of result dicts, in the order of `paths`.
+          feedback_dir=None, progress=True, warm_kernels=True, keep=None):
+    """Grade every submission; returns the list of result dicts, one per submission that
+    `paths` name (a `submitted/` folder names one per student in it), in order.
 
     `jobs` worker processes grade one submission each at a time, each submission in its own
-    folder with its own kernels, against one gradebook.
+    folder with its own kernels, against one gradebook. `keep` (default: when `db_url` is
+    given, a gradebook that outlives the run) leaves each graded submission in the course
+    for Formgrader and nbgrader's feedback (keep_in_course).
     """
+    keep = bool(db_url) if keep is None else keep
     ctx = prepare(aid, course=course, work=work, db_url=db_url, timeout=timeout, cell_timeout=cell_timeout,
-                  warm_kernels=warm_kernels)
-    ids = student_ids(paths, ctx.notebooks)
+                  warm_kernels=warm_kernels, keep=keep)
+    paths = expand(paths, aid)
+    ids = student_ids(paths, ctx.notebooks, aid)
     results, lock, done = [None] * len(paths), threading.Lock(), [0]
 
     def report(i, result):
@@ -537,17 +643,38 @@ def grade(aid, paths, jobs=1, db_url=None, course=None, work=None, timeout=900, 
     finally:
         workers.close()
         _stop_kernel_servers()
+    gradebook = _sqlite_file(ctx.db_url)
+    if keep and gradebook and gradebook.exists() and gradebook.resolve().is_relative_to(ctx.root.resolve()):
+        _hand_over(gradebook, ctx.root)                 # Formgrader, run by the course's owner, writes it
     return results
+
+
+def _sqlite_file(db_url):
+    """The file of an SQLite gradebook URL, or None for another database."""
+    m = re.match(r"sqlite:///(.+)$", db_url or "")
+    return Path(m.group(1)) if m else None
+
+
+def absolute_db_url(db_url):
+    """An SQLite URL with a relative path (sqlite:///gradebook.db) made absolute from the current
+    folder: grading runs in other folders, where the relative path would name another file."""
+    path = _sqlite_file(db_url)
+    return f"sqlite:///{path.resolve()}" if path and not path.is_absolute() else db_url
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", help="assignment id, e.g. a1_markov_hmm")
-    parser.add_argument("submissions", nargs="+", help="submitted .ipynb files (or folders of them)")
+    parser.add_argument("submissions", nargs="+",
+                        help="submitted .ipynb files, folders of them, or nbgrader's submitted/ folder "
+                             "(its <student>/<assignment>/ folders; student ids are the folder names)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    parser.add_argument("--db", help="gradebook URL (default: a new SQLite file in the work folder); "
-                                     "postgresql://user@host/db with the password in PGPASSWORD")
+    parser.add_argument("--db", help="gradebook URL, e.g. sqlite:///COURSE/gradebook.db (the one Formgrader "
+                                     "uses) or postgresql://user@host/db with the password in PGPASSWORD; "
+                                     "the graded submissions are then also left in the course's submitted/ "
+                                     "and autograded/ folders, for manual grading and nbgrader's feedback "
+                                     "(default: a new SQLite file in the work folder, nothing left behind)")
     parser.add_argument("--json", help="write the results as JSON to this file")
     parser.add_argument("--markdown", help="write a Markdown summary to this file "
                                            "(also appended to $GITHUB_STEP_SUMMARY when set)")
@@ -563,7 +690,8 @@ def main(argv=None):
     if args.jobs < 1:
         parser.error("-j must be at least 1")
     try:
-        results = grade(args.assignment, args.submissions, jobs=args.jobs, db_url=args.db, course=args.course,
+        results = grade(args.assignment, args.submissions, jobs=args.jobs, db_url=absolute_db_url(args.db),
+                        course=args.course,
                         work=args.work, timeout=args.timeout, cell_timeout=args.cell_timeout,
                         feedback_dir=args.feedback)
     except (ValueError, FileNotFoundError) as err:

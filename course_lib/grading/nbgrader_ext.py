@@ -1,7 +1,43 @@
-"""nbgrader extensions used by nbgrader_config.py."""
+"""nbgrader extensions used by nbgrader_config.py: what the feedback page shows.
 
+    HouseMetadata      a student version's metadata in the house form, however its source was saved
+    ScrubTracebacks    a failed test shows the message written for the student, nothing else
+    CourseScores       the scores in the words of every other report (results.score_words)
+    FeedbackExporter   nbgrader's feedback page with those words, and MathJax from this machine
+
+The templates are in templates/: course_feedback.html.j2 (the feedback page) and
+base/mathjax.html.j2 (nbconvert's `mathjax` macro, loading MathJax without the network; with
+templates/ among HTMLExporter.extra_template_basedirs, as nbgrader_config.py sets it, it is
+found before nbconvert's own by the feedback and by Formgrader).
+"""
+
+import copy
+from pathlib import Path
+
+import jinja2
+import nbformat
+from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
+from traitlets import Bool, default
+
+from course_lib.course import CELL_METADATA, HOUSE_METADATA
+from course_lib.grading.results import part_words, score_words, tally
+
+
+class HouseMetadata(Preprocessor):
+    """generate_assignment: the notebook's metadata becomes the house form (HOUSE_METADATA) and
+    each cell keeps only the metadata of CELL_METADATA, whatever JupyterLab wrote when the
+    instructor saved the source (the kernel's display name, the language's version, a cell's
+    collapsed or scrolled state), so that a save changes nothing in assignments/."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.metadata = nbformat.from_dict(copy.deepcopy(HOUSE_METADATA))
+        for cell in nb.cells:
+            cell.metadata = nbformat.from_dict({k: v for k, v in cell.metadata.items()
+                                                if k in CELL_METADATA and (v or k != "tags")})
+        return nb, resources
 
 
 class ScrubTracebacks(Preprocessor):
@@ -25,3 +61,88 @@ class ScrubTracebacks(Preprocessor):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
         return cell, resources
+
+
+class CourseScores(Preprocessor):
+    """The scores of the feedback page in the words of the console table, the Markdown summary
+    and the JSON of course-grade (course_lib.grading.results.score_words), read from the
+    gradebook: `resources["course_scores"]`, the lines under the notebook's name
+    ("autograded: 12 / 15", "written answers: 3 points to be graded by hand"), and each graded
+    cell's `metadata.nbgrader.course_score` ("1 / 1", "3 points to be graded by hand").
+    Runs after nbgrader's GetGrades."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        ids = resources["nbgrader"]
+        with Gradebook(ids["db_url"]) as gb:
+            notebook = gb.find_submission_notebook(ids["notebook"], ids["assignment"], ids["student"])
+            grades = {g.name: g for g in notebook.grades}
+            resources["course_scores"] = score_words(tally(notebook.grades))
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                grade = grades.get(meta.get("grade_id"))
+                if meta.get("grade") and grade is not None:
+                    meta["course_score"] = part_words(
+                        grade.score, grade.max_score, grade.cell_type != "code" and grade.needs_manual_grade)
+        return nb, resources
+
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# MathJax's parts that a page in English, typeset by HTML-CSS in the STIX-Web fonts, never loads
+MATHJAX_UNUSED = ("localization", "SVG", "a11y")
+
+
+class FeedbackExporter(HTMLExporter):
+    """The exporter of nbgrader's GenerateFeedback (with its template `feedback`), rendering
+    templates/course_feedback.html.j2: the scores in the course's words (CourseScores), and
+    MathJax from this machine (templates/base/mathjax.html.j2), with a copy of it in the feedback
+    folder (copy_mathjax) for pages opened from disk."""
+
+    @default("extra_loaders")
+    def _extra_loaders_default(self):
+        return [jinja2.FileSystemLoader(str(TEMPLATES))]
+
+    @default("template_file")
+    def _template_file_default(self):
+        return "course_feedback.html.j2"
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        coursedir = getattr(self.parent, "coursedir", None)        # the GenerateFeedback converter's
+        if coursedir is not None:
+            copy_mathjax(coursedir.format_path(coursedir.feedback_directory, ".", "."))
+        return super().from_notebook_node(nb, resources, **kw)
+
+
+def copy_mathjax(folder):
+    """Put MathJax 2.7 (jupyter-server-mathjax's copy, less the parts a page never loads) in
+    folder/mathjax/, once: the feedback pages in folder/<student>/ and below find it there when
+    they are opened from disk. Without jupyter-server-mathjax installed, nothing is copied (the
+    pages still find MathJax when a Jupyter server with it shows them)."""
+    import os
+    import shutil
+    import tempfile
+
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    target = Path(folder) / "mathjax"
+    if (target / "MathJax.js").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=target.parent))
+    try:
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", staging / "mathjax",
+                        ignore=lambda _, names: [n for n in names if n in MATHJAX_UNUSED])
+        for p in [staging / "mathjax", *(staging / "mathjax").rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        os.rename(staging / "mathjax", target)           # whole or not at all; a parallel copy may win
+    except OSError:
+        if not (target / "MathJax.js").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

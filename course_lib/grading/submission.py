@@ -99,20 +99,39 @@ def canonicalize(submission, release):
     return nb, repairs
 
 
-def student_ids(paths, notebook_names=()):
-    """A readable, unique student id per submission: the file's name, or its folder's name
-    when the file is named like the assignment's notebook (alice/a1_markov_hmm.ipynb)."""
+def expand(paths, aid):
+    """The submissions that `paths` name, in order: an nbgrader `submitted/` folder (one that
+    holds `<student>/<aid>/` folders, as `nbgrader collect` and the exchange leave it) stands
+    for each of those folders, in the order of the student ids; any other path for itself."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir() and p.name != aid and (p / aid).is_dir():
+            p = p / aid                                   # submitted/alice: her folder of the assignment
+        inner = sorted(d for d in p.glob(f"*/{aid}") if d.is_dir()) if p.is_dir() and p.name != aid else []
+        out += inner or [p]
+    return out
+
+
+def student_ids(paths, notebook_names=(), aid=None):
+    """A unique student id per submission. A folder `<student>/<aid>/` (nbgrader's layout)
+    keeps its student's name as it is, so that the grades and files land where nbgrader and
+    Formgrader look for them; otherwise the id is readable: the file's name, or its folder's
+    name when the file is named like the assignment's notebook (alice/a1_markov_hmm.ipynb)."""
     stems = {Path(n).stem for n in notebook_names}
     ids, used = [], set()
     for p in paths:
         p = Path(p).resolve()
-        if p.is_dir():
-            base = p.name
-        elif p.stem in stems:
+        if p.is_dir() and aid and p.name == aid:
             base = p.parent.name
         else:
-            base = p.stem
-        base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-") or "student"
+            if p.is_dir():
+                base = p.name
+            elif p.stem in stems:
+                base = p.parent.name
+            else:
+                base = p.stem
+            base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-") or "student"
         sid, k = base, 2
         while sid in used:
             sid, k = f"{base}-{k}", k + 1
@@ -121,14 +140,19 @@ def student_ids(paths, notebook_names=()):
     return ids
 
 
+def submission_files(path, ctx):
+    """{notebook name: the file that holds it} for a submission given as one .ipynb or a folder
+    (a file that a folder lacks is listed all the same; it does not exist)."""
+    path = Path(path)
+    if path.is_file():
+        return {ctx.notebooks[0] if len(ctx.notebooks) == 1 else path.name: path}
+    return {n: path / n for n in ctx.notebooks}
+
+
 def read_submission(path, ctx):
     """{notebook name: notebook} for a submission given as one .ipynb or a folder."""
-    path = Path(path)
-    files = {path.name: path} if path.is_file() else {n: path / n for n in ctx.notebooks}
-    if path.is_file() and len(ctx.notebooks) == 1:
-        files = {ctx.notebooks[0]: path}
     out = {}
-    for name, f in files.items():
+    for name, f in submission_files(path, ctx).items():
         if name not in ctx.notebooks:
             raise ValueError(f"{f} is not a notebook of {ctx.aid} (expected {ctx.notebooks})")
         out[name] = nbformat.read(f, as_version=4) if f.exists() else None
