@@ -92,19 +92,28 @@ def _inline_plots():
             os.environ["MPLBACKEND"] = before
 
 
+class Busy(Exception):
+    """Another process is executing this notebook now (raised only when asked not to wait)."""
+
+
 @contextlib.contextmanager
-def _locked(path):
-    """An exclusive fcntl lock on `path` (created if missing), released on exit."""
+def _locked(path, wait=True):
+    """An exclusive fcntl lock on `path` (created if missing), released on exit; with
+    wait=False, Busy if another process holds it."""
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Busy(path) from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _cached(path, fresh_since=None, timeout=900, store=STORE):
-    """executed() and what happened: (notebook, "cached" or "executed", seconds it ran)."""
+def _cached(path, fresh_since=None, timeout=900, store=STORE, wait=True):
+    """executed() and what happened: (notebook, "cached" or "executed", seconds it ran).
+    With wait=False, Busy instead of waiting while another process executes the notebook."""
     path = Path(path)
     if path.suffix != ".ipynb" or not path.is_file():
         raise FileNotFoundError(f"expected an existing .ipynb notebook, got {path}")
@@ -115,7 +124,7 @@ def _cached(path, fresh_since=None, timeout=900, store=STORE):
     store.mkdir(parents=True, exist_ok=True)
     key = cache_key(path)
     entry = store / f"{path.stem}-{key[:16]}.ipynb"
-    with _locked(entry.with_suffix(".lock")):
+    with _locked(entry.with_suffix(".lock"), wait=wait):
         with contextlib.suppress(FileNotFoundError):          # pruned by another process: run it
             if fresh_since is None or entry.stat().st_mtime >= fresh_since:
                 nb = nbformat.read(entry, as_version=4)
@@ -157,6 +166,24 @@ def executed(path, fresh_since=None, timeout=900, store=STORE):
 def _execute_one(args):
     path, fresh_since, store = args
     return _cached(path, fresh_since, store=store)
+
+
+def _execute_around_others(tasks):
+    """_execute_one for every task, in one process that shares the cache with others (the test
+    suite executes the lectures in order on another worker at the same time): last lecture
+    first, skipping any that another process is executing now, then waiting for those. Each
+    notebook still runs once; nobody waits while there is a notebook left to run.
+    Returns the results in the order of tasks."""
+    results, busy = {}, []
+    for i in reversed(range(len(tasks))):
+        path, fresh_since, store = tasks[i]
+        try:
+            results[i] = _cached(path, fresh_since, store=store, wait=False)
+        except Busy:
+            busy.append(i)
+    for i in busy:
+        results[i] = _execute_one(tasks[i])
+    return [results[i] for i in range(len(tasks))]
 
 
 # --- staging the sources -------------------------------------------------------------------
@@ -292,7 +319,7 @@ def stage(root=ROOT, src=None, fresh_since=None, jobs=1, store=STORE, log=print)
                 jobs, mp_context=multiprocessing.get_context("spawn")))
             results = pool.map(_execute_one, tasks)
         else:
-            results = map(_execute_one, tasks)
+            results = _execute_around_others(tasks)
         for path, (nb, how, seconds) in zip(lecture_paths, results):     # in order, as they come
             log(f"  {how:8s} notebooks/{path.name}" + (f"  ({seconds:.1f} s)" if how == "executed" else ""))
             summary[how] += 1

@@ -179,9 +179,9 @@ def slow_executor(path, timeout=900):
     return nbformat.read(path, as_version=4), 0.0
 
 real_lock = site._locked
-def announced_lock(path):
+def announced_lock(path, wait=True):
     (marks / (name + "-locking")).touch()
-    return real_lock(path)
+    return real_lock(path, wait)
 
 site.execute_notebook = slow_executor
 site._locked = announced_lock
@@ -219,6 +219,40 @@ def test_two_processes_asking_at_once_execute_once(tmp_path):
     assert [p.returncode for p in (first, second)] == [0, 0], outs
     assert (marks / "executions").read_text() == "first\n", "the notebook ran once, in the first process"
     assert outs[1][0].strip() == "returned after release", "the second waited for the first"
+
+
+def test_staging_runs_what_nobody_else_is_running_and_then_waits(tmp_path, calls):
+    """The site and the notebook tests share the cache at once: staging runs the lectures last
+    first, skips one that another process is executing, and takes it from the cache once that
+    process is done. Each notebook runs once; the results come back in lecture order."""
+    import fcntl
+
+    store = tmp_path / "store"
+    paths = [write_notebook(tmp_path / f"{name}.ipynb", code=f"print('{name}')") for name in "abc"]
+    lock = store / f"b-{site.cache_key(paths[1])[:16]}.lock"
+    store.mkdir()
+    with open(lock, "a") as held:                            # another process is executing b
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=lambda: out.append(
+            site._execute_around_others([(p, None, store) for p in paths])))
+        out = []
+        worker.start()
+        deadline = time.time() + 30
+        while len(calls) < 2 and time.time() < deadline:
+            time.sleep(0.01)
+        assert [p.name for p in calls] == ["c.ipynb", "a.ipynb"], "c and a run while b is busy"
+        time.sleep(0.2)
+        assert worker.is_alive() and len(calls) == 2, "then it waits for b, and does not run it meanwhile"
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(30)
+    assert [p.name for p in calls] == ["c.ipynb", "a.ipynb", "b.ipynb"]   # no cache entry for b: it runs
+    results = out[0]
+    assert [how for _, how, _ in results] == ["executed"] * 3
+    assert [output_text(nb) for nb, _, _ in results] == ["run 2\n", "run 3\n", "run 1\n"]
+    with pytest.raises(site.Busy):                           # the lock, asked not to wait
+        with open(lock, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            site._cached(paths[1], store=store, wait=False)
 
 
 # --- staging: units and widgets -----------------------------------------------------------------
