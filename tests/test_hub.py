@@ -403,10 +403,29 @@ def log_in(chromium, hub, shot, user):
     return page
 
 
+def open_nbgrader_menu(page, attempts=5):
+    """Open the Nbgrader menu and return it. A click on the menu bar right after another menu
+    closed (Escape) can be lost, or close the menu again, on a busy machine: try again, from a
+    closed menu, until the menu's first item shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    menu = page.locator("#jp-mainmenu-nbgrader")
+    item = menu.locator('li[data-command="nbgrader:open-assignment-list"]')
+    for attempt in range(attempts):
+        page.locator('#jp-menu-panel .lm-MenuBar-itemLabel:text-is("Nbgrader")').click()
+        try:
+            item.wait_for(state="visible", timeout=10_000)
+            return menu
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(500)
+
+
 def open_assignments(page):
     """Nbgrader > Assignment List: the Assignments tab, its lists loaded."""
-    page.locator('#jp-menu-panel .lm-MenuBar-itemLabel:text-is("Nbgrader")').click()
-    page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
+    open_nbgrader_menu(page).locator('li[data-command="nbgrader:open-assignment-list"]').click()
     page.locator(".lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel", has_text="Assignments").wait_for()
     for name in ("released", "fetched", "submitted"):
         page.locator(f"#{name}_assignments_list_loading").wait_for(state="hidden")
@@ -440,8 +459,7 @@ def student_turn(chromium, hub, shot, student, plan):
     page = log_in(chromium, hub, shot, student)
     # The lectures are in every home; a student's Nbgrader menu has the Assignments tab only.
     expect(page.locator('.jp-DirListing-itemText > span:text-is("lectures")')).to_have_count(1)
-    page.locator('#jp-menu-panel .lm-MenuBar-itemLabel:text-is("Nbgrader")').click()
-    menu = page.locator("#jp-mainmenu-nbgrader")
+    menu = open_nbgrader_menu(page)
     expect(menu.locator('li[data-command="nbgrader:open-assignment-list"]')).to_be_visible()
     for command in ("open-formgrader", "open-formgrader-local", "open-create-assignment", "open-course-list"):
         expect(menu.locator(f'li[data-command="nbgrader:{command}"]')).to_be_hidden()
