@@ -59,6 +59,7 @@ from course_lib.grading.results import (
     collect,
     markdown_summary,
     summary_table,
+    tally,
     zero_copied_parts,
 )
 from course_lib.grading.sandbox import isolation_available, process_start_time
@@ -330,8 +331,7 @@ def grade_submission(ctx, student, path, feedback_dir=None):
     """Autograde one submission in its own folder (and write its feedback to feedback_dir).
     Returns a result dict (never raises)."""
     result = {"student": student, "path": str(path), "status": "graded", "repairs": [], "parts": [],
-              "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "manual_to_grade": 0.0, "manual_score": 0.0,
-              "scores": [], "errors": [], "seconds": 0.0}
+              **tally([]), "scores": [], "errors": [], "seconds": 0.0}
     t0 = time.perf_counter()
     result["phases"] = {}
 
@@ -514,8 +514,7 @@ def generate_feedback(ctx, student, dest):
 
 def _failed(student, path, error):
     return {"student": student, "path": str(path), "status": "failed", "repairs": [], "parts": [], "phases": {},
-            "score": 0.0, "max_score": 0.0, "manual_points": 0.0, "manual_to_grade": 0.0, "manual_score": 0.0,
-            "scores": [], "errors": [error], "seconds": 0.0}
+            **tally([]), "scores": [], "errors": [error], "seconds": 0.0}
 
 
 def _worker(ctx_file):
