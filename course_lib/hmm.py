@@ -18,11 +18,15 @@ one:
   alpha_t = alpha_{t-1} M[x_t] with M[v] = A diag(B[:, v]), rescaled every few steps and
   whenever the values get small (the scaling of Rabiner 1989); the logarithms of the
   scale factors add up to log p(x);
-- Viterbi runs in log space L steps at a time, with the max-plus products of L
-  consecutive step matrices precomputed for every L-tuple of symbols, and fills in the
-  steps between afterwards, all at once.
+- Viterbi stays in log space but replaces the sequence of steps by max-plus products of
+  step matrices (max over k of a sum, where the forward has a sum over k of a product):
+  products of L steps are looked up in a table made for every L-tuple of symbols, then
+  paired into products of 2L, 4L, ... steps, all blocks in one array operation per round, so
+  Python loops only over the few longest blocks; the path is traced back down the rounds.
 Python's cost per step, not arithmetic, is what limits a recursion written in NumPy, so
-fewer array operations per step is what makes these faster. A sequence whose probability
+fewer array operations per step is what makes these faster (Viterbi does K times the
+arithmetic of the step-by-step recursion, in a few hundred array operations instead of
+hundreds of thousands). A sequence whose probability
 is exactly zero takes the log-space route.
 """
 
@@ -395,57 +399,126 @@ def _scaled_posteriors(obs, pi, A, B):
     return gamma, alpha, beta, float(np.log(alpha[-1].sum()) + a_scale[-1])
 
 
+_PAIR_MAX_K = 16          # pair blocks up to this many states (a pair costs K^3 sums per block)
+_TOP_BLOCKS = 32          # stop pairing when so few blocks would be left
+
+
+def _maxplus(second, first):
+    """The max-plus product of stacks of matrices, stacked along the LAST axis:
+
+        out[j, i, ...] = max_k (second[j, k, ...] + first[k, i, ...])
+
+    first's steps, then second's (matrices map from i to j). The stack axes come last so
+    that every array operation runs along them; first and second broadcast against each other.
+    """
+    K = first.shape[0]
+    shape = np.broadcast_shapes(second[:, 0, None].shape, first[None, 0].shape)
+    out, tmp = np.empty(shape), np.empty(shape)
+    np.add(second[:, 0, None], first[None, 0], out=out)
+    for k in range(1, K):
+        np.add(second[:, k, None], first[None, k], out=tmp)
+        np.maximum(out, tmp, out=out)
+    return out
+
+
+def _pairing_order(ntop, H, inverse=False):
+    """Where H rounds of pairing find their blocks: block b = q 2^H + r (q < ntop, r < 2^H) is
+    stored at place rev(r) ntop + q, rev reversing the H bits of r. Then the blocks of every
+    round pair up as the first and the second half of the array, and the products come out in
+    the same order one round up. Returns the block at each place, or (inverse) each block's place.
+    """
+    r = np.arange(1 << H)
+    rev = np.zeros_like(r)
+    for bit in range(H):
+        rev |= ((r >> bit) & 1) << (H - 1 - bit)
+    place = (rev[None, :] * ntop + np.arange(ntop)[:, None]).ravel()              # [q, r] -> place
+    if inverse:
+        return place
+    order = np.empty_like(place)
+    order[place] = np.arange(place.size)
+    return order
+
+
 def _viterbi_blocked(obs, log_pi, log_A, log_B):
-    """Viterbi with L steps per array operation (see the module docstring).
+    """Viterbi by max-plus products of step matrices (see the module docstring).
 
-        S1[v][j, i] = log A[i, j] + log B[j, v]                      one step, from i to j
-        SL[(m_1..m_L)][j, i] = max_k (S1[m_L][j, k] + S(L-1)[(m_1..m_(L-1))][k, i])
-        log_delta[t + L, j] = max_i (log_delta[t, i] + SL[(x_(t+1)..x_(t+L))][j, i])
+        S[t][j, i] = log A[i, j] + log B[j, x_t]                      one step, from i to j
+        (S' o S)[j, i] = max_k (S'[j, k] + S[k, i])                     two spans, one after the other
+        log_delta[t + n, :] = max_i (log_delta[t, i] + (S[t+n] o ... o S[t+1])[:, i])
 
-    then the steps in between for all blocks at once. psi needs no emission term, since
-    log B[j, x_t] does not depend on i:
-        psi[t, j] = argmax_i (log_delta[t-1, i] + log A[i, j])
-    L is the largest of 1..4 whose table of V^L matrices has at most _TABLE_ENTRIES entries.
+    1. A table of the products of L steps for every L-tuple of symbols (L <= 4, the largest whose
+       table has at most _TABLE_ENTRIES entries), so each block of L steps is one look-up.
+    2. H rounds of pairing: blocks of 2L, 4L, ... 2^H L steps, every round one array operation
+       over all blocks; the last round is padded with identity blocks (0 on the diagonal,
+       -inf elsewhere), which change nothing.
+    3. The only loop in Python: log_delta at the ends of the top blocks, then the last < L steps.
+    4. Back-tracking, top down: the state at the middle of a span is the k that attains the
+       max in its product, given the states at its ends; one array operation per round.
     """
     T, K, V = obs.size, log_A.shape[0], log_B.shape[1]
-    S1 = np.ascontiguousarray(log_A.T[None, :, :] + log_B.T[:, :, None])         # (V, K, K): [v, j, i]
-    A_T = np.ascontiguousarray(log_A.T)                                         # [j, i]
-    L = max([1] + [n for n in range(2, 5) if V**n * K * K <= _TABLE_ENTRIES])
-    table = S1
-    for _ in range(L - 1):                                                      # (V^n, K, K), last symbol fastest
-        table = np.max(S1[None, :, :, :, None] + table[:, None, None, :, :], axis=3).reshape(-1, K, K)
-    delta = np.empty((T, K))
-    psi = np.zeros((T, K), dtype=np.int64)
-    delta[0] = log_pi + log_B[:, obs[0]]
-    nb = (T - 1) // L                                                           # whole blocks of L steps
-    starts = np.arange(nb) * L
-    codes = np.zeros(nb, dtype=np.int64)
-    for r in range(1, L + 1):
-        codes = codes * V + obs[starts + r]
-    views_flat, views_row, tables = list(delta), list(delta[:, None, :]), list(table)
-    buf = np.empty((K, K))
+    S1 = np.ascontiguousarray(log_A.T[:, :, None] + log_B[:, None, :])           # (K, K, V): [j, i, v]
+    L = max([1] + [n for n in range(2, 5) if V**n * K * K <= _TABLE_ENTRIES and V**n <= T // n])
+    tables = [S1]                          # tables[n-1][:, :, code]: n steps, code = sum_r x_(t+1+r) V^r (K, K, V^n)
+    for _ in range(1, L):
+        tables.append(_maxplus(S1[:, :, :, None], tables[-1][:, :, None, :]).reshape(K, K, -1))
+    nb = (T - 1) // L                                        # whole blocks of L steps, after step 0
+    H = 0
+    while K <= _PAIR_MAX_K and nb >> (H + 1) >= _TOP_BLOCKS:
+        H += 1
+    starts = np.arange(nb) * L                               # block b spans steps starts[b]+1 .. starts[b]+L
+    sym = [obs[starts + r] for r in range(1, L + 1)]
+    codes = [sym[0]]
+    for r in range(1, L):
+        codes.append(codes[-1] + sym[r] * V**r)
+    ntop, G = -(-nb // (1 << H)), 1 << H
+    order = _pairing_order(ntop, H)                          # natural block index at each stored place
+    padded = np.append(codes[-1], np.full(ntop * G - nb, V**L))                # V^L: the identity
+    identity = np.where(np.eye(K, dtype=bool), 0.0, -np.inf)[:, :, None]
+    levels = [np.take(np.concatenate([tables[-1], identity], axis=2), padded[order], axis=2)]
+    for _ in range(H):                                       # the pairs are the two halves
+        half = levels[-1].shape[2] // 2
+        levels.append(_maxplus(levels[-1][:, :, half:], levels[-1][:, :, :half]))
+    top = np.ascontiguousarray(levels[-1].transpose(2, 0, 1))                 # (ntop, K, K): [b, j, i]
+    D = np.empty((ntop + 1, K))
+    D[0] = log_pi + log_B[:, obs[0]]
+    rows, mats, buf = list(D), list(top), np.empty((K, K))
     add, reduce_max = np.add, np.maximum.reduce
-    for s, code in zip(starts.tolist(), codes.tolist()):                       # the only loop in Python
-        add(views_row[s], tables[code], out=buf)
-        reduce_max(buf, axis=1, out=views_flat[s + L])
-
-    def steps(t):                                                               # psi and delta at steps t
-        scores = delta[t - 1][:, None, :] + A_T                                 # (n, K, K): [., j, i]
-        psi[t] = np.argmax(scores, axis=2)
-        return np.take_along_axis(scores, psi[t][:, :, None], axis=2)[:, :, 0] + log_B[:, obs[t]].T
-
-    for r in range(1, L):                                                       # the steps in between
-        delta[starts + r] = steps(starts + r)
-    steps(starts + L)                                                           # psi at the block ends
-    for t in range(nb * L + 1, T):                                              # the tail, step by step
-        delta[t] = steps(np.array([t]))[0]
-    back = psi.ravel().tolist()
-    path = [0] * T
-    path[-1] = state = int(np.argmax(delta[-1]))
-    for t in range(T - 1, 0, -1):
-        state = back[t * K + state]
-        path[t - 1] = state
-    return np.array(path, dtype=np.int64), float(delta[-1, path[-1]])
+    for b in range(ntop):                                                       # the only long loop in Python
+        add(rows[b], mats[b], out=buf)
+        reduce_max(buf, axis=1, out=rows[b + 1])
+    t0, delta, psi = nb * L, D[-1], []
+    for t in range(t0 + 1, T):                                                  # the last < L steps
+        scores = delta[:, None] + log_A                                         # (K, K): [i, j]
+        psi.append(np.argmax(scores, axis=0))
+        delta = scores[psi[-1], np.arange(K)] + log_B[:, obs[t]]
+    path = np.empty(T, dtype=np.int64)
+    path[-1] = state = int(np.argmax(delta))
+    log_prob = float(delta[state])
+    if log_prob == -np.inf:
+        return _viterbi_log(obs, log_pi, log_A, log_B)
+    for t in range(T - 1, t0, -1):
+        path[t - 1] = state = int(psi[t - t0 - 1][state])
+    ends = np.empty(ntop + 1, dtype=np.int64)                                    # states at the block ends
+    ends[-1] = state
+    for b in range(ntop - 1, -1, -1):
+        ends[b] = state = int(np.argmax(rows[b] + mats[b][state]))
+    for h in range(H, 0, -1):                                                   # halve the spans
+        m, n = levels[h - 1], ends.size - 1
+        place = _pairing_order(ntop, H - h, inverse=True)                        # of the spans, in m's halves
+        first, second = m[:, :, :n], m[:, :, n:]
+        mid = np.argmax(first[:, ends[:-1], place] + second[ends[1:], :, place].T, axis=0)
+        halves = np.empty(2 * n + 1, dtype=np.int64)
+        halves[0::2], halves[1::2] = ends, mid
+        ends = halves
+    ends = ends[:nb + 1]
+    path[starts] = ends[:-1]
+    i, j = ends[:-1], ends[1:]
+    S1_rows = S1.transpose(2, 0, 1)                                              # [v, j, k]
+    for n in range(L, 1, -1):                                # the state before j, inside each block
+        rows_in = np.ascontiguousarray(tables[n - 2].transpose(2, 1, 0))          # [code, i, k]
+        j = np.argmax(S1_rows[sym[n - 1], j] + rows_in[codes[n - 2], i], axis=1)
+        path[starts + n - 1] = j
+    return path, log_prob
 
 
 def _expected_counts(obs, pi, A, B):

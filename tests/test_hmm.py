@@ -289,6 +289,57 @@ def test_fast_routes_equal_the_log_space_derivations(K, M, T, conc):
     np.testing.assert_allclose(flp, lp, rtol=1e-11, atol=1e-12)
 
 
+LONG_CASES = [  # (K, M, T, concentration): many rounds of pairing, identity padding, no pairing (K = 17)
+    (2, 3, 5000, 1.0), (3, 5, 20001, 0.5), (8, 10, 12345, 1.0), (3, 7, 4097, 1.0), (17, 4, 3001, 1.0),
+    (4, 60, 9999, 0.3),
+]
+
+
+@pytest.mark.parametrize("K,M,T,conc", LONG_CASES)
+def test_viterbi_by_max_plus_products_equals_the_step_by_step_recursion(K, M, T, conc):
+    """Paths that tie exactly (the same transitions and emissions in another order, e.g. 2 2 1 2
+    and 2 1 2 2 over two equal symbols) are resolved by rounding, which differs between the two
+    orders of summation: wherever the paths differ, both must score the optimum."""
+    rng = np.random.default_rng(7 * K + M + T)
+    pi, A, B = random_model(rng, K, M, conc)
+    _, obs = hmm.sample(pi, A, B, T, rng)
+    with np.errstate(divide="ignore"):
+        logs = np.log(pi), np.log(A), np.log(B)
+    ref_path, ref_lp = hmm._viterbi_log(obs, *logs)
+    path, lp = hmm.viterbi(obs, pi, A, B)
+    np.testing.assert_allclose(lp, ref_lp, rtol=1e-12)
+    np.testing.assert_allclose(hmm.joint_log_prob(path, obs, pi, A, B), ref_lp, rtol=1e-12)
+    differ = path != ref_path
+    assert np.mean(differ) < 0.1                        # ties are local: most of the path is shared
+    if differ.any():                                    # and the other path is the reference's own tie
+        np.testing.assert_allclose(hmm.joint_log_prob(ref_path, obs, pi, A, B), ref_lp, rtol=1e-12)
+
+
+@pytest.mark.parametrize("ntop,H", [(1, 0), (1, 3), (5, 1), (7, 4), (32, 6)])
+def test_pairing_order_pairs_halves_in_every_round(ntop, H):
+    """Simulated rounds: the blocks at the places of the first half are the even ones, those of
+    the second half the next ones, and their products lie in the order of one round up."""
+    order = hmm._pairing_order(ntop, H)
+    assert sorted(order.tolist()) == list(range(ntop << H))
+    np.testing.assert_array_equal(hmm._pairing_order(ntop, H, inverse=True)[order], np.arange(ntop << H))
+    for h in range(H, 0, -1):
+        half = order.size // 2
+        first, second = order[:half], order[half:]
+        assert np.all(first % 2 == 0) and np.array_equal(second, first + 1)
+        order = first // 2
+        np.testing.assert_array_equal(order, hmm._pairing_order(ntop, h - 1))
+    np.testing.assert_array_equal(order, np.arange(ntop))
+
+
+def test_maxplus_product_equals_the_definition():
+    rng = np.random.default_rng(3)
+    second, first = rng.normal(size=(4, 5, 6)), rng.normal(size=(5, 3, 6))
+    first[1, 2, 4] = -np.inf
+    want = np.array([[[max(second[j, k, b] + first[k, i, b] for k in range(5)) for b in range(6)]
+                      for i in range(3)] for j in range(4)])
+    np.testing.assert_array_equal(hmm._maxplus(second, first), want)
+
+
 def test_scaled_routes_survive_tiny_probabilities():
     """Every step costs a factor of about 1e-12 (a switch of state or a wrong emission), so 32
     unscaled steps would fall below 1e-150 and towards underflow: each stretch is redone with a
