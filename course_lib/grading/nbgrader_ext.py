@@ -12,11 +12,14 @@ found before nbconvert's own by the feedback and by Formgrader).
 """
 
 import copy
+import re
 from pathlib import Path
 
 import jinja2
 import nbformat
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, default
 
@@ -110,10 +113,38 @@ class FeedbackExporter(HTMLExporter):
         return "course_feedback.html.j2"
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        """HTMLExporter's conversion, with its last step (parsing the whole page with
+        BeautifulSoup to add alt texts and tab stops, half the time of a feedback page) done by
+        accessible() on the rendered text instead."""
         coursedir = getattr(self.parent, "coursedir", None)        # the GenerateFeedback converter's
         if coursedir is not None:
             copy_mathjax(coursedir.format_path(coursedir.feedback_directory, ".", "."))
-        return super().from_notebook_node(nb, resources, **kw)
+        return render_html(self, nb, resources, **kw)
+
+
+def render_html(exporter, nb, resources=None, **kw):
+    """What HTMLExporter.from_notebook_node returns (nbconvert 7), for an HTMLExporter: the same
+    filters and template, with the alt texts and tab stops added by accessible()."""
+    langinfo = nb.metadata.get("language_info", {})
+    lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+    exporter.register_filter("highlight_code", exporter.filters.get(
+        "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=exporter)))
+    resources = exporter._init_resources(resources)
+    exporter.register_filter("filter_data_type", WidgetsDataTypeFilter(
+        notebook_metadata=exporter._nb_metadata, parent=exporter, resources=resources))
+    html, resources = TemplateExporter.from_notebook_node(exporter, nb, resources, **kw)
+    return accessible(html), resources
+
+
+_IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
+_FOCUSABLE = re.compile(r'(<div class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
+
+
+def accessible(html):
+    """What nbconvert's HTMLExporter adds to a page: an alt text on every image without one, and
+    a tab stop on every cell's input and output (div.jp-Cell-inputWrapper, div.jp-OutputArea-output)."""
+    html = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
+    return _FOCUSABLE.sub(r'\1 tabindex="0"', html)
 
 
 def copy_mathjax(folder):
