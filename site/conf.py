@@ -36,6 +36,7 @@ html_theme_options = {
     "show_navbar_depth": 1,
     "use_download_button": True,
     "use_fullscreen_button": False,
+    "navbar_persistent": [],          # the search field is in the sidebar; not a second one above it
 }
 
 

@@ -526,6 +526,7 @@ def test_the_website_in_chromium(built_site, browser):  # noqa: F811
                         shots.add("assignment")
                 elif name == "index.html":
                     assert facts["title"].startswith("Sequence Models"), facts["title"]
+                    assert page.locator(".search-button-field:visible").count() == 1, "one search field"
                     shot(page, "front")
     # Chromium asks every site for /favicon.ico, which Sphinx does not make; nothing else is missing.
     assert {path for _, path, _ in refused} <= {"/favicon.ico"}, refused
