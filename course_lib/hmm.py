@@ -447,7 +447,8 @@ def _viterbi_blocked(obs, log_pi, log_A, log_B):
         log_delta[t + n, :] = max_i (log_delta[t, i] + (S[t+n] o ... o S[t+1])[:, i])
 
     1. A table of the products of L steps for every L-tuple of symbols (L <= 4, the largest whose
-       table has at most _TABLE_ENTRIES entries), so each block of L steps is one look-up.
+       table has at most _TABLE_ENTRIES entries and no more matrices than the sequence has blocks
+       of L steps), so each block of L steps is one look-up.
     2. H rounds of pairing: blocks of 2L, 4L, ... 2^H L steps, every round one array operation
        over all blocks; the last round is padded with identity blocks (0 on the diagonal,
        -inf elsewhere), which change nothing.
