@@ -4,6 +4,11 @@ A kernel forked by the server must behave as the cold sandbox kernel does: it ru
 folder it was asked for, with no secret in its environment and a private home; as root it runs as
 `nobody`; it can be interrupted; it dies when its client is killed; it loads the demonstration-cell
 extension it is given. Every property is observed from outside, on a real kernel.
+
+The grading kernel manager (course_lib.grading.kernel_manager) must run a notebook in a served
+kernel exactly as jupyter_client's manager does; its client's wait for a new kernel is checked
+step by step on scripted channels (ready at its request's idle status, asking again when IOPub
+joined late, jupyter_client's rule for kernels that send no welcome, a dead kernel named).
 """
 
 import json
@@ -151,3 +156,136 @@ def test_only_the_first_line_marks_a_demonstration():
     assert not demo_cells.is_demo("# Try it")
     lines = ["x = 1\n", "print(x)\n"]
     assert demo_cells.skip_demo(lines) is lines
+
+
+# ----------------------------------------------------------------------------- the grading kernel manager
+
+NOTEBOOK_CELLS = ["print('one')", "from IPython.display import display, Markdown\ndisplay(Markdown('**two**'))\n3",
+                  "import sys\nprint('four', file=sys.stderr)", "raise ValueError('five')", "print(sum(range(6)))"]
+
+
+def executed_outputs(server, manager_class):
+    """The outputs of NOTEBOOK_CELLS run by nbclient in a served kernel, started by manager_class."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = server["jupyter"]
+    try:
+        NotebookClient(nb, kernel_name="warm", kernel_manager_class=manager_class, allow_errors=True,
+                       shutdown_kernel="immediate", resources={"metadata": {"path": str(server["base"])}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH")
+        else:
+            os.environ["JUPYTER_PATH"] = old
+    return [[{k: v for k, v in o.items() if k != "traceback"} for o in c.outputs] for c in nb.cells]
+
+
+def test_the_grading_manager_runs_a_notebook_as_jupyter_clients_does(server):
+    """Started with GradingKernelManager (which stops waiting as soon as the kernel is ready) a
+    kernel gives every cell the same outputs as one started with jupyter_client's own manager,
+    none of them lost to or borrowed from the start, on every one of several starts."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    from course_lib.grading.kernel_manager import GradingKernelManager
+
+    expected = executed_outputs(server, AsyncKernelManager)
+    assert expected[0] == [{"output_type": "stream", "name": "stdout", "text": "one\n"}]
+    assert expected[3][0]["ename"] == "ValueError"
+    for _ in range(5):
+        assert executed_outputs(server, GradingKernelManager) == expected
+
+
+class FakeChannel:
+    """A channel that hands out scripted messages; Empty once the script runs out (or at a None)."""
+
+    def __init__(self, script):
+        self.script, self.waits = list(script), []
+
+    async def get_msg(self, timeout=None):
+        from queue import Empty
+
+        self.waits.append(timeout)
+        if not self.script or self.script[0] is None:
+            if self.script:
+                self.script.pop(0)
+            raise Empty
+        return self.script.pop(0)
+
+
+def scripted_client(shell, iopub, alive=True):
+    """A GradingKernelClient whose requests get the ids r0, r1, ... and whose channels play the
+    scripts; a message's parent "rN" names the request it answers."""
+    from course_lib.grading.kernel_manager import GradingKernelClient
+
+    kc = GradingKernelClient()
+    kc.requests, kc.handled = [], []
+    kc.kernel_info = lambda: kc.requests.append(f"r{len(kc.requests)}") or kc.requests[-1]
+    kc._handle_kernel_info_reply = kc.handled.append
+    kc._shell_channel, kc._iopub_channel = FakeChannel(shell), FakeChannel(iopub)
+
+    async def is_alive():
+        return alive
+    kc._async_is_alive = is_alive
+    return kc
+
+
+def msg(kind, parent=None, state=None):
+    return {"msg_type": kind, "parent_header": {"msg_id": parent} if parent else {},
+            "content": {"execution_state": state} if state else {}}
+
+
+def test_the_grading_client_is_ready_at_its_requests_idle_status():
+    import asyncio
+
+    from course_lib.grading.kernel_manager import IOPUB_WAIT
+
+    reply = msg("kernel_info_reply", "r0")
+    kc = scripted_client([reply], [msg("iopub_welcome"), msg("status", "r0", "busy"), msg("status", "r0", "idle"),
+                                   msg("status", "r0", "idle")])
+    asyncio.run(kc.wait_for_ready(timeout=10))
+    assert kc.requests == ["r0"] and kc.handled == [reply]
+    assert len(kc.iopub_channel.script) == 1, "it stops reading at its own idle status"
+    assert all(w <= IOPUB_WAIT for w in kc.iopub_channel.waits)
+
+
+def test_the_grading_client_asks_again_when_iopub_joined_too_late():
+    """The welcome of IOPub comes but the status of the request was sent before it joined: the
+    client asks again and takes the second request's idle status (jupyter_client would have
+    waited IOPUB_WAIT seconds for a quiet IOPub instead)."""
+    import asyncio
+
+    from course_lib.grading.kernel_manager import IOPUB_JOINED
+
+    second = msg("kernel_info_reply", "r1")
+    kc = scripted_client([msg("kernel_info_reply", "r0"), second],
+                         [msg("iopub_welcome"), None, msg("status", "r1", "busy"), msg("status", "r1", "idle")])
+    asyncio.run(kc.wait_for_ready(timeout=10))
+    assert kc.requests == ["r0", "r1"] and kc.handled == [second]
+    assert kc.iopub_channel.waits[1] <= IOPUB_JOINED, "after the welcome it waits IOPUB_JOINED at most"
+
+
+def test_the_grading_client_keeps_jupyter_clients_rule_for_kernels_without_a_welcome():
+    """No welcome and no status of this request: any IOPub message shows the channel connected
+    (jupyter_client's rule); no message at all means it is not, and the client asks again."""
+    import asyncio
+
+    first = msg("kernel_info_reply", "r0")
+    kc = scripted_client([first], [msg("status", "earlier", "idle"), None])
+    asyncio.run(kc.wait_for_ready(timeout=10))
+    assert kc.requests == ["r0"] and kc.handled == [first]
+
+    second = msg("kernel_info_reply", "r1")
+    kc = scripted_client([msg("kernel_info_reply", "r0"), second], [None, msg("status", "r1", "idle")])
+    asyncio.run(kc.wait_for_ready(timeout=10))
+    assert kc.requests == ["r0", "r1"] and kc.handled == [second]
+
+
+def test_the_grading_client_says_when_the_kernel_died():
+    import asyncio
+
+    kc = scripted_client([None], [], alive=False)
+    with pytest.raises(RuntimeError, match="Kernel died before replying to kernel_info"):   # the grader retries on it
+        asyncio.run(kc.wait_for_ready(timeout=10))

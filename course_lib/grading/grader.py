@@ -305,6 +305,7 @@ def _autograde(ctx, folder, student, env, pidfile):
 
     config = _load_config(folder, ctx)
     config.Execute.kernel_name = SANDBOX_KERNEL
+    config.Execute.shutdown_kernel = "immediate"                   # _kill_kernels ends the rest anyway
     config.Execute.timeout = ctx.cell_timeout
     config.Execute.interrupt_on_timeout = False
     coursedir = CourseDirectory(config=config)
@@ -493,6 +494,7 @@ def generate_feedback(ctx, student, dest):
 
     folder = ctx.work / "students" / student
     config = _load_config(folder, ctx)
+    config.FeedbackExporter.mathjax_copy = False          # copied once, to dest, below
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = ctx.aid, student
     app = GenerateFeedback(coursedir=coursedir, config=config)

@@ -12,6 +12,7 @@ found before nbconvert's own by the feedback and by Formgrader).
 """
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -102,7 +103,10 @@ class FeedbackExporter(HTMLExporter):
     """The exporter of nbgrader's GenerateFeedback (with its template `feedback`), rendering
     templates/course_feedback.html.j2: the scores in the course's words (CourseScores), and
     MathJax from this machine (templates/base/mathjax.html.j2), with a copy of it in the feedback
-    folder (copy_mathjax) for pages opened from disk."""
+    folder (copy_mathjax) for pages opened from disk, unless `mathjax_copy` is off (course-grade
+    copies it once to where it puts the pages)."""
+
+    mathjax_copy = Bool(True, help="copy MathJax into the feedback folder").tag(config=True)
 
     @default("extra_loaders")
     def _extra_loaders_default(self):
@@ -117,18 +121,60 @@ class FeedbackExporter(HTMLExporter):
         BeautifulSoup to add alt texts and tab stops, half the time of a feedback page) done by
         accessible() on the rendered text instead."""
         coursedir = getattr(self.parent, "coursedir", None)        # the GenerateFeedback converter's
-        if coursedir is not None:
+        if coursedir is not None and self.mathjax_copy:
             copy_mathjax(coursedir.format_path(coursedir.feedback_directory, ".", "."))
         return render_html(self, nb, resources, **kw)
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept in this process for every exporter: nbgrader makes a new
+    exporter, and so a new Jinja environment, for every feedback page, and parsing and compiling
+    nbconvert's templates again took a quarter of the page's time. Jinja checks the source's
+    checksum on every load, so an edited template is compiled anew."""
+
+    def __init__(self):
+        self._code = {}
+
+    def load_bytecode(self, bucket):
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)             # ignored by Jinja if the checksum differs
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = _CompiledTemplates()
+_HIGHLIGHTED = {}                                         # (lexer, options, source, language, metadata) -> HTML
+_HIGHLIGHTED_MOST = 20_000
+
+
+def _remembered(highlight):
+    """nbconvert's highlight_code filter, remembering what it returned: the given cells and visible
+    tests of an assignment are the same on every student's page."""
+    def highlighted(source, language=None, metadata=None):
+        key = (highlight.pygments_lexer, json.dumps(highlight.extra_formatter_options, sort_keys=True, default=str),
+               source, language, json.dumps(metadata, sort_keys=True, default=str))
+        html = _HIGHLIGHTED.get(key)
+        if html is None:
+            if len(_HIGHLIGHTED) >= _HIGHLIGHTED_MOST:
+                _HIGHLIGHTED.clear()
+            html = _HIGHLIGHTED[key] = highlight(source, language, metadata)
+        return html
+    return highlighted
+
+
 def render_html(exporter, nb, resources=None, **kw):
     """What HTMLExporter.from_notebook_node returns (nbconvert 7), for an HTMLExporter: the same
-    filters and template, with the alt texts and tab stops added by accessible()."""
+    filters and template, with the alt texts and tab stops added by accessible(), the templates
+    compiled once per process and each cell's source highlighted once per process."""
     langinfo = nb.metadata.get("language_info", {})
     lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-    exporter.register_filter("highlight_code", exporter.filters.get(
-        "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=exporter)))
+    highlight = exporter.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=exporter))
+    if isinstance(highlight, Highlight2HTML):
+        highlight = _remembered(highlight)
+    exporter.register_filter("highlight_code", highlight)
+    exporter.environment.bytecode_cache = COMPILED_TEMPLATES
     resources = exporter._init_resources(resources)
     exporter.register_filter("filter_data_type", WidgetsDataTypeFilter(
         notebook_metadata=exporter._nb_metadata, parent=exporter, resources=resources))

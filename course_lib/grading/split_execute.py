@@ -39,6 +39,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Unicode
 
 from course_lib.grading.environment import temporarily
+from course_lib.grading.kernel_manager import GradingKernelManager
 
 COURSE_LIB = Path(__file__).resolve().parents[1]
 INFRASTRUCTURE = ("answer_process", "wire", "demo_cells")      # of course_lib.grading
@@ -318,6 +319,11 @@ class SplitExecute(Execute):
     process (see the module docstring)."""
 
     edition_dir = Unicode("", help="where to build course_lib's edition (a temporary folder if empty)").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        # nbgrader's Execute passes jupyter_client's AsyncKernelManager unless told otherwise
+        kwargs.setdefault("kernel_manager_class", GradingKernelManager)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         cells = nb.cells
