@@ -17,6 +17,7 @@ The machinery, one module per job (CONTRIBUTING.md, "How grading works"):
     sandbox         the doors a process closes before it runs a student's code
     kernel_server   warm kernels and answer processes, forked from one loaded interpreter
     kernel_client   what jupyter_client starts for a warm kernel
+    kernel_manager  the grading kernels' jupyter_client manager: ready as soon as the kernel is
     environment     the environment every grading process starts from
     originality     does an answer use or copy the course's reference?
     demo_cells      "Try it" cells that do not run when graded
