@@ -11,17 +11,27 @@ step by step on scripted channels (ready at its request's idle status, asking ag
 joined late, jupyter_client's rule for kernels that send no welcome, a dead kernel named).
 """
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from queue import Empty
 
+import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+from nbclient import NotebookClient
 
 from course_lib.grading import demo_cells
+from course_lib.grading.kernel_manager import (
+    IOPUB_JOINED,
+    IOPUB_WAIT,
+    GradingKernelClient,
+    GradingKernelManager,
+)
 from course_lib.grading.kernel_server import kernel_argv
 from course_lib.grading.sandbox import isolation_available, process_start_time
 
@@ -166,8 +176,6 @@ NOTEBOOK_CELLS = ["print('one')", "from IPython.display import display, Markdown
 
 def executed_outputs(server, manager_class):
     """The outputs of NOTEBOOK_CELLS run by nbclient in a served kernel, started by manager_class."""
-    import nbformat
-    from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
     old = os.environ.get("JUPYTER_PATH")
@@ -187,10 +195,6 @@ def test_the_grading_manager_runs_a_notebook_as_jupyter_clients_does(server):
     """Started with GradingKernelManager (which stops waiting as soon as the kernel is ready) a
     kernel gives every cell the same outputs as one started with jupyter_client's own manager,
     none of them lost to or borrowed from the start, on every one of several starts."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    from course_lib.grading.kernel_manager import GradingKernelManager
-
     expected = executed_outputs(server, AsyncKernelManager)
     assert expected[0] == [{"output_type": "stream", "name": "stdout", "text": "one\n"}]
     assert expected[3][0]["ename"] == "ValueError"
@@ -205,8 +209,6 @@ class FakeChannel:
         self.script, self.waits = list(script), []
 
     async def get_msg(self, timeout=None):
-        from queue import Empty
-
         self.waits.append(timeout)
         if not self.script or self.script[0] is None:
             if self.script:
@@ -218,8 +220,6 @@ class FakeChannel:
 def scripted_client(shell, iopub, alive=True):
     """A GradingKernelClient whose requests get the ids r0, r1, ... and whose channels play the
     scripts; a message's parent "rN" names the request it answers."""
-    from course_lib.grading.kernel_manager import GradingKernelClient
-
     kc = GradingKernelClient()
     kc.requests, kc.handled = [], []
     kc.kernel_info = lambda: kc.requests.append(f"r{len(kc.requests)}") or kc.requests[-1]
@@ -238,10 +238,6 @@ def msg(kind, parent=None, state=None):
 
 
 def test_the_grading_client_is_ready_at_its_requests_idle_status():
-    import asyncio
-
-    from course_lib.grading.kernel_manager import IOPUB_WAIT
-
     reply = msg("kernel_info_reply", "r0")
     kc = scripted_client([reply], [msg("iopub_welcome"), msg("status", "r0", "busy"), msg("status", "r0", "idle"),
                                    msg("status", "r0", "idle")])
@@ -255,10 +251,6 @@ def test_the_grading_client_asks_again_when_iopub_joined_too_late():
     """The welcome of IOPub comes but the status of the request was sent before it joined: the
     client asks again and takes the second request's idle status (jupyter_client would have
     waited IOPUB_WAIT seconds for a quiet IOPub instead)."""
-    import asyncio
-
-    from course_lib.grading.kernel_manager import IOPUB_JOINED
-
     second = msg("kernel_info_reply", "r1")
     kc = scripted_client([msg("kernel_info_reply", "r0"), second],
                          [msg("iopub_welcome"), None, msg("status", "r1", "busy"), msg("status", "r1", "idle")])
@@ -270,8 +262,6 @@ def test_the_grading_client_asks_again_when_iopub_joined_too_late():
 def test_the_grading_client_keeps_jupyter_clients_rule_for_kernels_without_a_welcome():
     """No welcome and no status of this request: any IOPub message shows the channel connected
     (jupyter_client's rule); no message at all means it is not, and the client asks again."""
-    import asyncio
-
     first = msg("kernel_info_reply", "r0")
     kc = scripted_client([first], [msg("status", "earlier", "idle"), None])
     asyncio.run(kc.wait_for_ready(timeout=10))
@@ -284,8 +274,6 @@ def test_the_grading_client_keeps_jupyter_clients_rule_for_kernels_without_a_wel
 
 
 def test_the_grading_client_says_when_the_kernel_died():
-    import asyncio
-
     kc = scripted_client([None], [], alive=False)
     with pytest.raises(RuntimeError, match="Kernel died before replying to kernel_info"):   # the grader retries on it
         asyncio.run(kc.wait_for_ready(timeout=10))

@@ -152,9 +152,10 @@ _HIGHLIGHTED_MOST = 20_000
 def _remembered(highlight):
     """nbconvert's highlight_code filter, remembering what it returned: the given cells and visible
     tests of an assignment are the same on every student's page."""
+    options = json.dumps(highlight.extra_formatter_options, sort_keys=True, default=str)
+
     def highlighted(source, language=None, metadata=None):
-        key = (highlight.pygments_lexer, json.dumps(highlight.extra_formatter_options, sort_keys=True, default=str),
-               source, language, json.dumps(metadata, sort_keys=True, default=str))
+        key = (highlight.pygments_lexer, options, source, language, json.dumps(metadata, sort_keys=True, default=str))
         html = _HIGHLIGHTED.get(key)
         if html is None:
             if len(_HIGHLIGHTED) >= _HIGHLIGHTED_MOST:
