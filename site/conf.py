@@ -15,7 +15,7 @@ copyright = "the course authors"
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-myst_update_mathjax = False          # MathJax 2 is configured below (tex2jax classes)
+myst_update_mathjax = False          # MathJax is configured below (the classes it typesets)
 
 # Lectures arrive executed (course_lib.site caches the executions); assignments are shown as
 # students get them, unexecuted.
@@ -28,6 +28,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Sequence Models"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+html_js_files = ["fit-formulas.js"]        # runs before MathJax: see the file
 html_last_updated_fmt = None
 # The figures have white backgrounds: light by default (a reader can switch).
 html_context = {"default_mode": "light"}
@@ -41,41 +42,44 @@ html_theme_options = {
 
 
 def _mathjax_folder():
-    """MathJax 2.7 as shipped by jupyter-server-mathjax (a dev dependency): served with the site
-    from _static/mathjax/, so that the formulas render offline."""
-    try:
-        import jupyter_server_mathjax
-    except ImportError as exc:
-        raise ImportError("the website serves MathJax itself: install jupyter-server-mathjax "
-                          "(it is in the dev extra: make install)") from exc
-    return Path(jupyter_server_mathjax.__file__).parent / "static"
+    """MathJax 3 (its es5 build, as packaged in django-static-mathjax, a dev dependency): served
+    with the site from _static/mathjax/, so that the formulas render offline."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")          # found, not imported (it is a Django app)
+    folder = Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5" if spec else None
+    if folder is None or not (folder / "tex-chtml.js").is_file():
+        raise ImportError("the website serves MathJax itself: install django-static-mathjax "
+                          "(it is in the dev extra: make install)")
+    return folder
 
 
 MATHJAX = _mathjax_folder()
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax2_config = {
+# What a page loads: the TeX-to-CommonHTML component, and what it may load later (TeX extensions
+# on first use, the fonts, the menu's accessibility parts); the other combined builds are left out.
+MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "sre", "adaptors"]
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax3_config = {
     # Sphinx and MyST-Parser wrap every formula in \( \) or \[ \] inside an element of class
     # "math"; MyST marks the rest of the page "tex2jax_ignore", so only those are typeset.
-    "tex2jax": {
-        "inlineMath": [["\\(", "\\)"]],
-        "displayMath": [["\\[", "\\]"]],
-        "processEscapes": True,
-        "processClass": "math|output_area|tex2jax_process|mathjax_process",
-        "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
-    },
-    # jupyter-server-mathjax ships the STIX-Web fonts only (the TeX fonts are left out).
-    # Formulas wider than the column break at an operator instead of being cut off.
-    "HTML-CSS": {"availableFonts": [], "webFont": "STIX-Web", "imageFont": None,
-                 "linebreaks": {"automatic": True}},
-    "showMathMenu": False,
-    "messageStyle": "none",
+    "tex": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True,
+            "packages": {"[+]": ["textmacros"]}},      # \_ and friends inside \texttt{...}
+    "loader": {"load": ["[tex]/textmacros"]},
+    "options": {"processHtmlClass": "math|output_area|tex2jax_process|mathjax_process",
+                "ignoreHtmlClass": "tex2jax_ignore|mathjax_ignore|document"},
 }
 
 
 def _copy_mathjax(app, exception):
     target = Path(app.outdir) / "_static" / "mathjax"
-    if exception is None and app.builder.format == "html" and not (target / "MathJax.js").is_file():
-        shutil.copytree(MATHJAX, target, dirs_exist_ok=True)
+    if exception is None and app.builder.format == "html" and not (target / "tex-chtml.js").is_file():
+        for part in MATHJAX_PARTS:
+            src = MATHJAX / part
+            if src.is_dir():
+                shutil.copytree(src, target / part, dirs_exist_ok=True)
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, target / part)
 
 
 def setup(app):

@@ -12,7 +12,8 @@ Debian's Chromium (/usr/bin/chromium, as tests/test_browser.py) with every reque
 machine blocked. The oracles are the notebooks themselves: every lecture and assignment in the
 navigation, as many plots (loaded images) and progress bars on a page as its executed notebook
 has outputs of that kind, and no solution line of solutions/ on an assignment page. A control
-page with an error, a stderr write, a plot and a broken formula shows that each check can fail.
+page with an error, a stderr write, a plot, two broken formulas and one too wide for the column
+shows that each check can fail.
 Screenshots go to .artifacts/screenshots/site-*.png."""
 
 import contextlib
@@ -320,16 +321,16 @@ def serve(folder):
         server.server_close()
 
 
-# What a page shows, once MathJax is done: a page with formulas waits (up to 60 s) for MathJax 2
-# to start, then for its StartupHook "End", which runs after the first typesetting.
+# What a page shows, once MathJax is done: a page with formulas waits (up to 60 s) for MathJax 3
+# to start, then for its startup promise, which resolves after the first typesetting.
 PAGE_FACTS = """async () => {
     const deadline = Date.now() + 60000;
-    while (document.querySelector('.math.notranslate') && !(window.MathJax && MathJax.Hub && MathJax.Hub.Register)
+    while (document.querySelector('.math.notranslate') && !(window.MathJax && MathJax.startup && MathJax.startup.promise)
            && Date.now() < deadline) {
         await new Promise(wake => setTimeout(wake, 50));
     }
-    if (window.MathJax && MathJax.Hub && MathJax.Hub.Register) {
-        await new Promise(done => MathJax.Hub.Register.StartupHook("End", done));
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+        await MathJax.startup.promise;
     }
     const q = s => [...document.querySelectorAll(s)];
     const outputs = q('.cell_output');
@@ -344,10 +345,11 @@ PAGE_FACTS = """async () => {
         traceback_text: outputs.filter(o => o.innerText.includes('Traceback (most recent call last)')).length,
         progress: q('.course-widget progress').length,
         formulas: q('.math.notranslate').length,
-        typeset: q('script[type^="math/tex"]').length,
-        math_errors: q('.merror, .noError, .MathJax_Error').length,
+        typeset: q('.math.notranslate > mjx-container').length,
+        math_errors: q('mjx-merror').length,
+        too_wide: q('mjx-container[display="true"]').filter(c => c.scrollWidth > c.clientWidth + 1).length,
         raw_tex: q('.math.notranslate').filter(m => /\\\\[(\\[]/.test(m.innerText)).length,
-        mathjax: !!(window.MathJax && MathJax.Hub),
+        mathjax: !!(window.MathJax && MathJax.version && MathJax.version.startsWith('3.')),
         text: document.body.innerText,
     };
 }"""
@@ -362,13 +364,12 @@ def opened(browser, url):
 
     def console(m):
         # "Failed to load resource" names no URL: the request and response handlers report those.
-        # MathJax 2 probes web-font support with a font at about:blank, which Chromium refuses.
-        if m.type == "error" and not m.text.startswith("Failed to load resource") and "about:blank" not in m.text:
+        if m.type == "error" and not m.text.startswith("Failed to load resource"):
             errors.append(m.text)
 
     page.on("console", console)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-    page.on("requestfailed", lambda r: r.url == "about:blank" or errors.append(f"failed: {r.url} ({r.failure})"))
+    page.on("requestfailed", lambda r: errors.append(f"failed: {r.url} ({r.failure})"))
     page.on("response", lambda r: r.status < 400 or errors.append(f"HTTP {r.status}: {r.url}"))
 
     def route(r):
@@ -431,7 +432,9 @@ def built_site():
 
 
 CONTROL = [
-    new_markdown_cell("# Control\n\nA formula $x^2 + y$ and a broken one $\\frac{1}{$.", id="md"),
+    new_markdown_cell("# Control\n\nA formula $x^2 + y$, one TeX cannot parse $x^2^3$ and one left "
+                      "unclosed $\\frac{1}{$. One too wide to fit the column even when scaled down:\n\n"
+                      "$$" + " + ".join(f"x_{{{i}}}" for i in range(80)) + "$$", id="md"),
     new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()", id="plot"),
     new_code_cell("import sys\nprint('careful', file=sys.stderr)", id="stderr"),
     new_code_cell("1 / 0", id="error"),
@@ -440,8 +443,8 @@ CONTROL = [
 
 @pytest.fixture(scope="module")
 def control_site(tmp_path_factory):
-    """A one-page site with an error, a stderr write, a plot and a broken formula, executed and
-    built the same way: the checks below must see each of them."""
+    """A one-page site with an error, a stderr write, a plot, two broken formulas and one too wide,
+    executed and built the same way: the checks below must see each of them."""
     tmp = tmp_path_factory.mktemp("control")
     nb = new_notebook(cells=CONTROL, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
                                                               "name": "python3"}})
@@ -462,8 +465,9 @@ def test_the_checks_see_errors_plots_and_broken_math(control_site, browser):  # 
         assert status == 200 and not external
         assert facts["tracebacks"] == 1 and facts["traceback_text"] == 1 and facts["stderr"] == 1, facts
         assert [i["width"] > 0 for i in facts["images"]] == [True], facts["images"]
-        assert facts["mathjax"] and facts["formulas"] == facts["typeset"] == 2, facts
-        assert facts["math_errors"] == 1, facts
+        # the unparsable formula is typeset as an error; the unclosed one is left as TeX source
+        assert facts["mathjax"] and facts["formulas"] == 4 and facts["typeset"] == 3, facts
+        assert facts["math_errors"] == 1 and facts["raw_tex"] == 1 and facts["too_wide"] == 1, facts
 
 
 def staged(name):
@@ -499,6 +503,7 @@ def test_the_website_in_chromium(built_site, browser):  # noqa: F811
                 assert facts["tracebacks"] == facts["stderr"] == facts["traceback_text"] == 0, where + "an error output"
                 assert facts["math_errors"] == facts["raw_tex"] == 0, where + "a formula did not render"
                 assert facts["typeset"] == facts["formulas"], where + "MathJax did not typeset every formula"
+                assert facts["too_wide"] == 0, where + "a displayed formula is wider than the column"
                 bad = [i["src"] for i in facts["images"] if not (i["complete"] and i["width"] > 0)]
                 assert not bad, where + f"images that did not load: {bad}"
                 nav = {urllib.parse.urlsplit(h).path.lstrip("/") for h in facts["nav"]}
