@@ -52,6 +52,10 @@ NB = f"{AID}.ipynb"
 COURSE_ID = "sequence-models"
 INSTRUCTOR = "instructor"
 TIMEOUT_MS = 120_000          # every wait: the machine may be busy with other tests
+# A Formgrader submission page is ready to grade: its grades fetched and their inputs bound
+# (formgrade.js), and MathJax's first typesetting over.
+FORMGRADER_READY = ("() => window.formgrader && formgrader.loaded && formgrader.grades && formgrader.grades.loaded"
+                    " && window.MathJax && MathJax.loaded === true")
 
 # What each student does: the part they get right, the typical mistake they make (a name in
 # tests/mutants_a1_markov_hmm.py), their written answer and the points the instructor gives it.
@@ -614,6 +618,10 @@ def test_a_class_on_jupyterhub(hub, chromium):
         for student, plan in PLAN.items():
             teacher.goto(f"{formgrader}/submissions/{ids[student]}/?index=0")
             expect(teacher.locator("body")).to_contain_text(plan["written"])      # the student's own answer
+            # Formgrader saves a score from a handler it binds once the page's grades have loaded,
+            # and it moves the focus when MathJax is done: type only after both, as a person would
+            # (a score typed earlier is never sent).
+            teacher.wait_for_function(FORMGRADER_READY)
             score = teacher.locator(f"input.score#{written}")
             score.scroll_into_view_if_needed()
             score.fill(str(plan["manual"]))
