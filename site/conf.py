@@ -57,7 +57,7 @@ def _mathjax_folder():
 MATHJAX = _mathjax_folder()
 # What a page loads: the TeX-to-CommonHTML component, and what it may load later (TeX extensions
 # on first use, the fonts, the menu's accessibility parts); the other combined builds are left out.
-MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "sre", "adaptors"]
+MATHJAX_PARTS = {"tex-chtml.js", "input", "output", "ui", "a11y", "sre"}
 mathjax_path = "mathjax/tex-chtml.js"
 mathjax3_config = {
     # Sphinx and MyST-Parser wrap every formula in \( \) or \[ \] inside an element of class
@@ -73,13 +73,9 @@ mathjax3_config = {
 def _copy_mathjax(app, exception):
     target = Path(app.outdir) / "_static" / "mathjax"
     if exception is None and app.builder.format == "html" and not (target / "tex-chtml.js").is_file():
-        for part in MATHJAX_PARTS:
-            src = MATHJAX / part
-            if src.is_dir():
-                shutil.copytree(src, target / part, dirs_exist_ok=True)
-            else:
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy(src, target / part)
+        shutil.copytree(MATHJAX, target, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if folder == str(MATHJAX)
+                                                      and n not in MATHJAX_PARTS])
 
 
 def setup(app):
