@@ -7,7 +7,13 @@ writes the student versions to assignments/<assignment>/.
 import importlib.util
 import os
 
+from course_lib.grading.nbgrader_ext import install_schema_head
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
+
+# A new gradebook is stamped with nbgrader's schema revision read in the same process, not by a
+# new `alembic heads` process each time (the same revision; 0.07 s of CPU instead of 0.9 s).
+install_schema_head()
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "sequence-models"

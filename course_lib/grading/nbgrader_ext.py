@@ -4,6 +4,7 @@
     ScrubTracebacks    a failed test shows the message written for the student, nothing else
     CourseScores       the scores in the words of every other report (results.score_words)
     FeedbackExporter   nbgrader's feedback page with those words, and MathJax from this machine
+    read_schema_head   the gradebook schema version, read in this process (install_schema_head)
 
 The templates are in templates/: course_feedback.html.j2 (the feedback page) and
 base/mathjax.html.j2 (nbconvert's `mathjax` macro, loading MathJax without the network; with
@@ -224,3 +225,28 @@ def copy_mathjax(folder):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def read_schema_head():
+    """The revision that nbgrader stamps on a new gradebook: the head of its alembic migrations,
+    read from nbgrader's own migration scripts in this process.
+
+    nbgrader's get_alembic_version asks for the same revision by running `alembic heads` in a
+    new Python process, for every new gradebook (0.9 s of CPU, where this takes 0.07 s)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as alembic_ini:   # the URL is not used
+        heads = ScriptDirectory.from_config(Config(alembic_ini)).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's migrations have {len(heads)} heads ({heads}); expected one")
+    return heads[0]
+
+
+def install_schema_head():
+    """Make nbgrader stamp new gradebooks with read_schema_head (nbgrader_config.py calls this, so
+    that every nbgrader command and course-grade do)."""
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = read_schema_head
