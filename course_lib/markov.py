@@ -225,6 +225,20 @@ class MarkovChain:
         nll = -float(self._log_probs(stream, ctx).sum())
         return float(np.exp(nll / stream.size))
 
+    def training_perplexity(self):
+        """The perplexity of the training sequences themselves, from the counts alone: a pair
+        (c, v) seen N(c, v) times adds N(c, v) log p(v | c), so
+
+            perplexity = exp(-sum_(c, v) N(c, v) log p(v | c) / sum_(c, v) N(c, v)),
+
+        the same number as perplexity(training sequences), without a pass over them."""
+        self._require_fit()
+        total = self._pair_counts.sum()
+        if total == 0:
+            raise ValueError("the training sequences held no symbols: perplexity is undefined")
+        log_p = np.log(self._pair_counts + self.alpha) - np.log(self._pair_ctx_totals + self.alpha * self.V)
+        return float(np.exp(-(self._pair_counts * log_p).sum() / total))
+
     def next_distribution(self, context=()):
         """(V,) p(v | context) for the last `order` symbols of `context` (padded with -1)."""
         self._require_fit()

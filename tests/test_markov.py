@@ -165,6 +165,23 @@ def test_many_sequences_at_once_equal_one_at_a_time(order):
     assert chain.perplexity(seqs) == pytest.approx(math.exp(-total / n), rel=1e-12)
 
 
+@pytest.mark.parametrize("order", [0, 1, 3, 5])
+def test_training_perplexity_equals_scoring_the_training_data(order):
+    """From the counts alone, the same number as scoring every training position again
+    (perplexity(training sequences)), for every alpha, 0 included, and for a smoothed() copy."""
+    rng = np.random.default_rng(10 + order)
+    seqs = SEQS + [rng.integers(0, V, size=n) for n in (0, 1, 6, 15, 40)]
+    for alpha in (0.0, 1e-3, 0.5, 2.0):
+        chain = markov.MarkovChain(order, V, alpha=alpha).fit(seqs)
+        assert chain.training_perplexity() == pytest.approx(chain.perplexity(seqs), rel=1e-12)
+        other = chain.smoothed(alpha + 0.25)
+        assert other.training_perplexity() == pytest.approx(other.perplexity(seqs), rel=1e-12)
+    with pytest.raises(RuntimeError, match="fit"):
+        markov.MarkovChain(order, V).training_perplexity()
+    with pytest.raises(ValueError, match="no symbols"):
+        markov.MarkovChain(order, V).fit([np.zeros(0, dtype=int)]).training_perplexity()
+
+
 def test_smoothed_equals_fitting_with_that_alpha():
     rng = np.random.default_rng(5)
     held_out = [rng.integers(0, V, size=9) for _ in range(4)]
