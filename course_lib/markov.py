@@ -206,6 +206,10 @@ class MarkovChain:
             t = int(np.flatnonzero(n_ctx == 0)[0])
             raise ValueError(f"with alpha = 0, the context of position t = {t} was never seen in training, "
                              "so p(x_t | context) is 0/0; use alpha > 0")
+        return self._log_p(n_pair, n_ctx)
+
+    def _log_p(self, n_pair, n_ctx):
+        """log p(v | c) = log(N(c, v) + alpha) - log(N(c) + alpha V), elementwise."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(n_pair + self.alpha) - np.log(n_ctx + self.alpha * self.V)
 
@@ -236,7 +240,7 @@ class MarkovChain:
         total = self._pair_counts.sum()
         if total == 0:
             raise ValueError("the training sequences held no symbols: perplexity is undefined")
-        log_p = np.log(self._pair_counts + self.alpha) - np.log(self._pair_ctx_totals + self.alpha * self.V)
+        log_p = self._log_p(self._pair_counts, self._pair_ctx_totals)
         return float(np.exp(-(self._pair_counts * log_p).sum() / total))
 
     def next_distribution(self, context=()):
