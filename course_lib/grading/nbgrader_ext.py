@@ -5,6 +5,7 @@
     CourseScores       the scores in the words of every other report (results.score_words)
     FeedbackExporter   nbgrader's feedback page with those words, and MathJax from this machine
     read_schema_head   the gradebook schema version, read in this process (install_schema_head)
+    validate_metadata  nbgrader's check of a cell's metadata, its schema checked once (install_validator)
 
 The templates are in templates/: course_feedback.html.j2 (the feedback page) and
 base/mathjax.html.j2 (nbconvert's `mathjax` macro, loading MathJax without the network; with
@@ -15,9 +16,11 @@ found before nbconvert's own by the feedback and by Formgrader).
 import copy
 import json
 import re
+import types
 from pathlib import Path
 
 import jinja2
+import jsonschema
 import nbformat
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -146,17 +149,19 @@ class _CompiledTemplates(jinja2.BytecodeCache):
 
 
 COMPILED_TEMPLATES = _CompiledTemplates()
-_HIGHLIGHTED = {}                                         # (lexer, options, source, language, metadata) -> HTML
+_HIGHLIGHTED = {}                                         # (lexer, options, source, language, magics) -> HTML
 _HIGHLIGHTED_MOST = 20_000
 
 
 def _remembered(highlight):
     """nbconvert's highlight_code filter, remembering what it returned: the given cells and visible
-    tests of an assignment are the same on every student's page."""
+    tests of an assignment are the same on every student's page. Of a cell's metadata the filter
+    reads only `magics_language`, so only that is part of the key (the rest, such as the
+    execution times nbgrader records, differs from page to page)."""
     options = json.dumps(highlight.extra_formatter_options, sort_keys=True, default=str)
 
     def highlighted(source, language=None, metadata=None):
-        key = (highlight.pygments_lexer, options, source, language, json.dumps(metadata, sort_keys=True, default=str))
+        key = (highlight.pygments_lexer, options, source, language, (metadata or {}).get("magics_language"))
         html = _HIGHLIGHTED.get(key)
         if html is None:
             if len(_HIGHLIGHTED) >= _HIGHLIGHTED_MOST:
@@ -250,3 +255,33 @@ def install_schema_head():
     import nbgrader.api
 
     nbgrader.api.get_alembic_version = read_schema_head
+
+
+_CHECKED_VALIDATORS = {}                                   # schema as JSON -> its validator
+
+
+def validate_metadata(instance, schema, cls=None, *args, **kwargs):
+    """jsonschema.validate, with the schema itself checked once per process rather than on every
+    call. nbgrader validates the metadata of every graded cell this way, several times per
+    notebook, and checking its schema against the metaschema was nine tenths of that time. The
+    same errors are raised: best_match of the validator's errors, or the SchemaError of a bad
+    schema (which is never remembered)."""
+    if cls is not None or args or kwargs:
+        return jsonschema.validate(instance, schema, cls, *args, **kwargs)
+    key = json.dumps(schema, sort_keys=True)
+    validator = _CHECKED_VALIDATORS.get(key)
+    if validator is None:
+        kind = jsonschema.validators.validator_for(schema)
+        kind.check_schema(schema)
+        validator = _CHECKED_VALIDATORS[key] = kind(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def install_validator():
+    """Make nbgrader's cell-metadata checks (nbgrader.nbgraderformat) use validate_metadata
+    (nbgrader_config.py calls this, as it calls install_schema_head)."""
+    from nbgrader.nbgraderformat import common
+
+    common.jsonschema = types.SimpleNamespace(validate=validate_metadata)
