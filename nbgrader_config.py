@@ -7,14 +7,13 @@ writes the student versions to assignments/<assignment>/.
 import importlib.util
 import os
 
-from course_lib.grading.nbgrader_ext import install_schema_head, install_validator
+from course_lib.grading import nbgrader_ext
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
-# A new gradebook is stamped with nbgrader's schema revision read in this process, not by a new
-# `alembic heads` process (nbgrader_ext.read_schema_head).
-install_schema_head()
-install_validator()
+# In every nbgrader command and course-grade: the gradebook's schema revision read in this
+# process, cell metadata checked against a schema checked once, one engine per SQLite gradebook.
+nbgrader_ext.install()
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "sequence-models"

@@ -4,8 +4,10 @@
     ScrubTracebacks    a failed test shows the message written for the student, nothing else
     CourseScores       the scores in the words of every other report (results.score_words)
     FeedbackExporter   nbgrader's feedback page with those words, and MathJax from this machine
-    read_schema_head   the gradebook schema version, read in this process (install_schema_head)
-    validate_metadata  nbgrader's check of a cell's metadata, its schema checked once (install_validator)
+    read_schema_head   the gradebook schema version, read in this process
+    validate_metadata  nbgrader's check of a cell's metadata, its schema checked once
+    gradebook_engine   one SQLAlchemy engine per SQLite gradebook and process
+    install            puts the last three in nbgrader's place (nbgrader_config.py calls it)
 
 The templates are in templates/: course_feedback.html.j2 (the feedback page) and
 base/mathjax.html.j2 (nbconvert's `mathjax` macro, loading MathJax without the network; with
@@ -249,14 +251,6 @@ def read_schema_head():
     return heads[0]
 
 
-def install_schema_head():
-    """Make nbgrader stamp new gradebooks with read_schema_head (nbgrader_config.py calls this, so
-    that every nbgrader command and course-grade do)."""
-    import nbgrader.api
-
-    nbgrader.api.get_alembic_version = read_schema_head
-
-
 _CHECKED_VALIDATORS = {}                                   # schema as JSON -> its validator
 
 
@@ -279,9 +273,40 @@ def validate_metadata(instance, schema, cls=None, *args, **kwargs):
         raise error
 
 
-def install_validator():
-    """Make nbgrader's cell-metadata checks (nbgrader.nbgraderformat) use validate_metadata
-    (nbgrader_config.py calls this, as it calls install_schema_head)."""
+_ENGINES = {}                                            # (URL, options) -> engine
+_ENGINES_MOST = 1_000
+
+
+def gradebook_engine(url, **options):
+    """sqlalchemy.create_engine as nbgrader's Gradebook calls it, with one engine per SQLite
+    gradebook and process instead of one per Gradebook object. An engine keeps its dialect and
+    its compiled statements: nbgrader opens the gradebook several times per graded submission,
+    and setting up a new engine and compiling the same queries again each time took a sixth of
+    a grading worker's time. The engine pools no connection (NullPool): each one is opened for
+    its use and closed after it, so a gradebook file replaced at the same path is read afresh.
+    Any other database (PostgreSQL, or SQLite in memory) gets nbgrader's own engine, as before."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") or "poolclass" in options:
+        return create_engine(url, **options)            # each in-memory database is its connection's own
+    key = (str(url), json.dumps(options, sort_keys=True, default=repr))
+    engine = _ENGINES.get(key)
+    if engine is None:
+        if len(_ENGINES) >= _ENGINES_MOST:
+            _ENGINES.clear()
+        engine = _ENGINES[key] = create_engine(url, poolclass=NullPool, **options)
+    return engine
+
+
+def install():
+    """Put read_schema_head, validate_metadata and gradebook_engine in nbgrader's place, in this
+    process: nbgrader_config.py calls this, so every nbgrader command and course-grade use them."""
+    import nbgrader.api
     from nbgrader.nbgraderformat import common
 
+    nbgrader.api.get_alembic_version = read_schema_head
+    nbgrader.api.create_engine = gradebook_engine
     common.jsonschema = types.SimpleNamespace(validate=validate_metadata)
