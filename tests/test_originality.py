@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import hmm, markov, rnn
+from course_lib import hmm, language_model, lstm, markov, rnn, tasks
 from course_lib.grading.originality import reference_use
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,3 +71,47 @@ def test_given_text_is_not_held_against_the_student():
     answer = given.replace("raise NotImplementedError()", "h = np.tanh(x @ Wx + h_prev @ Wh + b)\n    return h, (x, h_prev, Wx, Wh, h)")
     assert reference_use(answer, given) == []
     assert reference_use(answer) != []
+
+
+def near_copies():
+    """Copies of reference functions with 0 to 6 of their tokens changed: similarities on both
+    sides of the threshold."""
+    for fn in (lstm.lstm_step_backward, tasks.adding_problem, language_model.stream_batch):
+        src = strip_prose(inspect.getsource(fn)).replace(fn.__name__, "mine")
+        opening = [m.end() for m in re.finditer(r"\(", src)]
+        for edits in range(5):                           # two tokens more per edit
+            out = src
+            for at in sorted(opening[1:1 + edits], reverse=True):
+                out = out[:at] + "0 + " + out[at:]
+            yield out
+
+
+def test_the_quick_bounds_change_no_verdict(monkeypatch):
+    """reference_use skips the full similarity when difflib's quick upper bounds already fall
+    short of the threshold. Oracle: the same answers with the bounds disabled (always 1)."""
+    import difflib
+
+    from course_lib.grading import originality
+
+    sources = [source for _, source, _ in CELLS] + list(near_copies())
+    quick = []
+    for source in sources:
+        originality._reference_use.cache_clear()
+        quick.append(reference_use(source))
+    monkeypatch.setattr(difflib.SequenceMatcher, "real_quick_ratio", lambda self: 1.0)
+    monkeypatch.setattr(difflib.SequenceMatcher, "quick_ratio", lambda self: 1.0)
+    full = []
+    for source in sources:
+        originality._reference_use.cache_clear()
+        full.append(reference_use(source))
+    originality._reference_use.cache_clear()
+    assert quick == full
+    copies = [any("is a copy" in r for r in reasons) for reasons in quick[len(CELLS):]]
+    assert any(copies) and not all(copies), "the near copies fall on both sides of the threshold"
+
+
+def test_a_remembered_verdict_is_a_new_list_each_time():
+    src = inspect.getsource(hmm.viterbi)
+    first = reference_use(src)
+    first.append("changed by the caller")
+    assert reference_use(src) == first[:-1] and first[:-1]

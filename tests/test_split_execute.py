@@ -47,6 +47,24 @@ def test_the_names_bound_to_stand_ins_are_the_ones_the_answers_define(aid):
     assert se.answer_names(cells), "the tests use the answers"
 
 
+@pytest.mark.parametrize("aid", AIDS)
+def test_the_remembered_syntax_trees_are_read_not_changed(aid, tmp_path):
+    """A cell's syntax tree is parsed once per process and shared by every reader; after the
+    names, the references and the edition of a whole assignment are worked out from it, each
+    tree still equals a fresh parse of its cell."""
+    cells = cells_of(aid)
+    se._parse.cache_clear()
+    se.answer_names(cells)
+    se.build_edition(tmp_path, [c.source for c in cells if se.cell_kind(c) == "given"],
+                     [c.source for c in cells if se.cell_kind(c) == "test"])
+    parsed = [c.source for c in cells if c.cell_type == "code"]
+    assert se._parse.cache_info().currsize > 0
+    for source in parsed:
+        tree = se._parse(source)
+        assert tree is se._parse(source), "the same tree for the same source"
+        assert tree is None or ast.dump(tree) == ast.dump(ast.parse(source))
+
+
 def test_a_student_cannot_have_a_test_helper_or_a_builtin_bound():
     cells = [code_cell("import numpy as np", locked=True),
              code_cell("def f(x):\n    return len(x)", solution=True, grade_id="f"),

@@ -149,6 +149,13 @@ def reference_use(source, given=""):
         source: the answer cell as submitted.
         given: what the student was given in that cell (stub, docstring), never held against them.
     """
+    return list(_reference_use(source, given))
+
+
+@lru_cache(maxsize=4096)
+def _reference_use(source, given):
+    """reference_use, remembered per process: a part left untouched, or answered alike, is the
+    same text in many submissions."""
     reasons = [f"uses the course's reference {m}" for m in _names_reference(source)]
     refs, private = _references()
     prose = set(_prose_lines(source)) - set(_prose_lines(given)) - {ln.strip() for ln in given.split("\n")}
@@ -166,7 +173,10 @@ def reference_use(source, given=""):
         for ref_name, ref_toks, _ in refs:
             if len(ref_toks) < LONG_TOKENS or abs(len(toks) - len(ref_toks)) > 0.1 * len(ref_toks):
                 continue
-            ratio = difflib.SequenceMatcher(None, toks, ref_toks, autojunk=False).ratio()
+            matcher = difflib.SequenceMatcher(None, toks, ref_toks, autojunk=False)
+            if matcher.real_quick_ratio() < THRESHOLD or matcher.quick_ratio() < THRESHOLD:
+                continue                                 # upper bounds of ratio(), far cheaper
+            ratio = matcher.ratio()
             if ratio >= THRESHOLD:
                 reasons.append(f"{name} is a copy of the course's reference {ref_name} (similarity {ratio:.2f})")
-    return sorted(set(reasons))
+    return tuple(sorted(set(reasons)))
