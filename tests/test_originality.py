@@ -115,3 +115,42 @@ def test_a_remembered_verdict_is_a_new_list_each_time():
     first = reference_use(src)
     first.append("changed by the caller")
     assert reference_use(src) == first[:-1] and first[:-1]
+
+
+EDGE_CASES = [
+    "def f(x):\r\n    return x\r\n",                                    # Windows line endings
+    "def f(x):\r    return x\r",                                        # old Mac line endings
+    "if True:\n\tdef g(\n\t\ty):\n\t\treturn 'é' + y  # ünïcode\n",  # tabs, non-ASCII, nested
+    "x = 1\n\x0cdef h():\n    return [\n        1,\n    ]",               # form feed, no final newline
+    "class C:\n    def m(self): return (1 +\n                          2)\n",
+]
+
+
+def all_sources():
+    """(source, every node checked?): the reference modules (their functions and classes, what
+    originality cuts out of them), the solutions' answer cells and the edge cases (every node)."""
+    from course_lib.grading.originality import REFERENCE_MODULES
+    for name in REFERENCE_MODULES:
+        yield (REPO / "course_lib" / f"{name}.py").read_text(encoding="utf-8"), False
+    yield from ((source, True) for _, source, _ in CELLS)
+    yield from ((source, True) for source in EDGE_CASES)
+
+
+def test_segments_are_those_of_the_standard_library():
+    """originality.segment, from lines split once, against ast.get_source_segment(padded=True)
+    and the parser's own line splitting, on the reference modules, the solutions' answer cells
+    and awkward line endings, tabs, form feeds and non-ASCII text."""
+    import ast
+
+    from course_lib.grading.originality import segment, source_lines
+
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    nodes = 0
+    for source, every_node in all_sources():
+        lines = source_lines(source)
+        assert lines == ast._splitlines_no_ff(source)
+        for node in ast.walk(ast.parse(source)):
+            if getattr(node, "end_lineno", None) is not None and (every_node or isinstance(node, definitions)):
+                assert segment(lines, node) == ast.get_source_segment(source, node, padded=True)
+                nodes += 1
+    assert nodes > 2_000

@@ -20,6 +20,7 @@ import ast
 import difflib
 import importlib.util
 import io
+import re
 import textwrap
 import tokenize
 from functools import lru_cache
@@ -66,17 +67,36 @@ def _prose_lines(source):
     return [ln for ln in lines if len(ln) >= MIN_PROSE]
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")     # as the parser splits lines
+
+
+def source_lines(source):
+    """The lines of a piece of code with their line endings, split as Python's parser does."""
+    return _LINE.findall(source)
+
+
+def segment(lines, node):
+    """ast.get_source_segment(source, node, padded=True) from the source's lines (source_lines):
+    the same text, without splitting the whole source again for every node."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    lead = lines[first].encode()
+    padding = "".join(c if c in "\f\t" else " " for c in lead[:node.col_offset].decode())
+    return "".join([padding + lead[node.col_offset:].decode(), *lines[first + 1:last],
+                    lines[last].encode()[:node.end_col_offset].decode()])
+
+
 def _functions(source):
     """(name, source) of every function defined in a piece of code, nested ones included."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    out = []
+    out, lines = [], source_lines(source)
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            seg = ast.get_source_segment(source, node, padded=True) or ""
-            out.append((node.name, textwrap.dedent(seg)))
+            out.append((node.name, textwrap.dedent(segment(lines, node))))
     return out
 
 
@@ -107,9 +127,10 @@ def _references():
         spec = importlib.util.find_spec(f"course_lib.{name}")
         with open(spec.origin, encoding="utf-8") as f:
             source = f.read()
+        lines = source_lines(source)
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                src = textwrap.dedent(ast.get_source_segment(source, node, padded=True) or "")
+                src = textwrap.dedent(segment(lines, node))
                 refs.append((f"course_lib.{name}.{node.name}", _tokens(src), frozenset(_prose_lines(src))))
         private[f"course_lib.{name}"] = {n for n in defined_names(source, imports=True)
                                          if n.startswith("_") and not n.startswith("__") and len(n) > 4}
