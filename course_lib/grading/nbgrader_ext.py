@@ -1,4 +1,5 @@
-"""nbgrader extensions used by nbgrader_config.py: what the feedback page shows.
+"""nbgrader extensions used by nbgrader_config.py: what the feedback page shows, and what nbgrader
+need not work out again for every submission.
 
     HouseMetadata      a student version's metadata in the house form, however its source was saved
     ScrubTracebacks    a failed test shows the message written for the student, nothing else
