@@ -49,14 +49,19 @@ def test_the_names_bound_to_stand_ins_are_the_ones_the_answers_define(aid):
 
 @pytest.mark.parametrize("aid", AIDS)
 def test_the_remembered_syntax_trees_are_read_not_changed(aid, tmp_path):
-    """A cell's syntax tree is parsed once per process and shared by every reader; after the
-    names, the references and the edition of a whole assignment are worked out from it, each
-    tree still equals a fresh parse of its cell."""
+    """A cell's syntax tree, and what is read from it, is worked out once per process and shared:
+    the answers' names and the references come out the same remembered or not, a caller that
+    changes what it got changes nothing for the next, and after the names, the references and
+    the edition of a whole assignment are worked out, each tree still equals a fresh parse."""
     cells = cells_of(aid)
-    se._parse.cache_clear()
-    se.answer_names(cells)
-    se.build_edition(tmp_path, [c.source for c in cells if se.cell_kind(c) == "given"],
-                     [c.source for c in cells if se.cell_kind(c) == "test"])
+    tests = [c.source for c in cells if se.cell_kind(c) == "test"]
+    for remembered in (se._parse, se._bound, se._loaded, se._references_in):
+        remembered.cache_clear()
+    names, refs = se.answer_names(cells), se.reference_functions(tests)
+    refs.setdefault("hmm", set()).add("changed by the caller")
+    assert se.answer_names(cells) == names and se.reference_functions(tests) == se.reference_functions(tests)
+    assert "changed by the caller" not in se.reference_functions(tests).get("hmm", set())
+    se.build_edition(tmp_path, [c.source for c in cells if se.cell_kind(c) == "given"], tests)
     parsed = [c.source for c in cells if c.cell_type == "code"]
     assert se._parse.cache_info().currsize > 0
     for source in parsed:

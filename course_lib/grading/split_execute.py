@@ -79,11 +79,12 @@ def _parse(source):
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _bound(source):
     """Every name a piece of code binds anywhere (definitions, assignments, imports, loops)."""
     tree, out = _parse(source), set()
     if tree is None:
-        return out
+        return frozenset()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.add(node.name)
@@ -95,14 +96,15 @@ def _bound(source):
             out.add(node.arg)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             out.add(node.name)
-    return out
+    return frozenset(out)
 
 
+@functools.lru_cache(maxsize=1024)
 def _loaded(source):
     tree = _parse(source)
     if tree is None:
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        return frozenset()
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
 
 
 def answer_names(cells):
@@ -143,27 +145,34 @@ def reference_functions(test_sources):
     """{module: names} of course_lib functions the test cells use (the references)."""
     refs = {}
     for source in test_sources:
-        tree = _parse(source)
-        if tree is None:
-            continue
-        alias = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                parts = node.module.split(".")
-                if parts[0] == "course_lib" and len(parts) == 1:
-                    alias.update({a.asname or a.name: a.name for a in node.names})
-                elif parts[0] == "course_lib":
-                    for a in node.names:
-                        refs.setdefault(parts[1], set()).add(a.name)
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    parts = a.name.split(".")
-                    if parts[0] == "course_lib" and len(parts) > 1 and a.asname:
-                        alias[a.asname] = parts[1]
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in alias:
-                refs.setdefault(alias[node.value.id], set()).add(node.attr)
+        for module, name in _references_in(source):
+            refs.setdefault(module, set()).add(name)
     return refs
+
+
+@functools.lru_cache(maxsize=1024)
+def _references_in(source):
+    """(module, name) of every course_lib function one test cell uses, remembered per cell."""
+    tree, found = _parse(source), []
+    if tree is None:
+        return ()
+    alias = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            if parts[0] == "course_lib" and len(parts) == 1:
+                alias.update({a.asname or a.name: a.name for a in node.names})
+            elif parts[0] == "course_lib":
+                found += [(parts[1], a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                if parts[0] == "course_lib" and len(parts) > 1 and a.asname:
+                    alias[a.asname] = parts[1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in alias:
+            found.append((alias[node.value.id], node.attr))
+    return tuple(found)
 
 
 def _module_source(module):
