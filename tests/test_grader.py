@@ -520,6 +520,32 @@ def test_a_failure_outside_the_notebook_is_graded_again_once(tmp_path, monkeypat
         assert "autograde failed twice" in result["errors"][0], result
 
 
+def test_an_assignment_nbgrader_cannot_generate_is_refused_with_nbgraders_reason(tmp_path):
+    """course-grade generates the assignment into its gradebook in its own process; when the
+    source is broken (two test cells with one grade id) it stops before grading, with
+    nbgrader's reason. Oracle: `nbgrader generate_assignment` on the same course, which fails
+    with that reason too."""
+    from course_lib.course import nbgrader
+    from course_lib.grading.grader import grade
+
+    course = tmp_path / "course"
+    shutil.copytree(gs.REPO / "solutions" / AID, course / "solutions" / AID)
+    shutil.copy(gs.REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    source = course / "solutions" / AID / NB
+    nb = nbformat.read(source, as_version=4)
+    first, second = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")][:2]
+    second.metadata["nbgrader"]["grade_id"] = first.metadata["nbgrader"]["grade_id"]
+    nbformat.write(nb, source)
+    reason = f"Duplicate grade id: {first.metadata['nbgrader']['grade_id']}"
+    plain = nbgrader(course, "generate_assignment", AID, "--force", check=False)
+    assert reason in plain.stdout + plain.stderr
+    (tmp_path / "submission.ipynb").write_text(json.dumps(correct()))
+    with pytest.raises(RuntimeError, match="nbgrader generate_assignment failed") as failure:
+        grade(AID, [str(tmp_path / "submission.ipynb")], course=course, work=tmp_path / "work", progress=False,
+              warm_kernels=False)
+    assert reason in str(failure.value)
+
+
 def test_cold_kernels_grade_as_the_table_says(tmp_path):
     """Without the warm-kernel server (warm_kernels=False, as when it cannot start) every kernel
     starts as `python -m course_lib.grading.sandbox` and every answer process as

@@ -204,14 +204,13 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     source = {n: nbformat.read(p, as_version=4) for n, p in ((p.name, p) for p in sorted(src.glob("*.ipynb")))}
     server, sock = (_start_kernel_server(work, env, ["torch"] if _uses_torch(source.values()) else [])
                     if warm_kernels else (None, None))
-    proc = subprocess.run([_bin("nbgrader"), "generate_assignment", aid, "--force", f"--db={db_url}"],
-                          cwd=master, env=env, capture_output=True, text=True)
+    generated, log = _generate_assignment(master, aid, db_url, env)
     ready = bool(server) and _server_ready(server)
     _sandbox_kernelspec(jupyter_path, sock if ready else None)
     if ready:
         env["COURSE_KERNEL_SERVER"] = str(sock)
-    if proc.returncode:
-        raise RuntimeError(f"nbgrader generate_assignment failed:\n{_tail(proc.stdout + proc.stderr)}")
+    if not generated:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{_tail(log)}")
     names = sorted(p.name for p in src.glob("*.ipynb"))
     release = {n: nbformat.read(master / "assignments" / aid / n, as_version=4) for n in names}
     parts = {}
@@ -261,14 +260,37 @@ def _kill_kernels(pidfile):
     pidfile.unlink()
 
 
-def _load_config(folder, ctx):
+def _load_config(folder, db_url):
     """The course's nbgrader configuration, as `nbgrader autograde --db URL` run in folder sees it."""
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
     config.CourseDirectory.root = str(folder)
-    config.CourseDirectory.db_url = ctx.db_url
+    config.CourseDirectory.db_url = db_url
     return config
+
+
+def _generate_assignment(folder, aid, db_url, env):
+    """`nbgrader generate_assignment AID --force --db URL` run in folder with this environment, in
+    this process: a new nbgrader process took a second of CPU for a fifth of a second of work.
+    Returns (success, traceback and log)."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    config = _load_config(folder, db_url)
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = aid
+    app = GenerateAssignment(coursedir=coursedir, config=config)
+    app.force = True
+    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the result, not stderr
+    propagate, log.propagate = log.propagate, False
+    try:
+        with _environment(env, folder):
+            result = capture_log(app)
+    finally:
+        log.propagate = propagate
+    return bool(result.get("success")), result.get("error", "") + result.get("log", "")   # nbgrader's reason last
 
 
 @contextlib.contextmanager
@@ -303,7 +325,7 @@ def _autograde(ctx, folder, student, env, pidfile):
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
-    config = _load_config(folder, ctx)
+    config = _load_config(folder, ctx.db_url)
     config.Execute.kernel_name = SANDBOX_KERNEL
     config.Execute.shutdown_kernel = "immediate"                   # _kill_kernels ends the rest anyway
     config.Execute.timeout = ctx.cell_timeout
@@ -493,7 +515,7 @@ def generate_feedback(ctx, student, dest):
     from nbgrader.utils import capture_log
 
     folder = ctx.work / "students" / student
-    config = _load_config(folder, ctx)
+    config = _load_config(folder, ctx.db_url)
     config.FeedbackExporter.mathjax_copy = False          # copied once, to dest, below
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = ctx.aid, student
