@@ -31,7 +31,7 @@ def engines(monkeypatch):
     monkeypatch.setattr(sqlalchemy, "create_engine", counted)
     monkeypatch.setattr(nbgrader.api, "create_engine", counted)          # nbgrader's own, counted
     monkeypatch.setattr(nbgrader.api, "get_alembic_version", nbgrader_ext.read_schema_head)
-    monkeypatch.setattr(nbgrader_ext, "_ENGINES", {})
+    nbgrader_ext._shared_engine.cache_clear()
     return made
 
 

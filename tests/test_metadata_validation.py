@@ -44,7 +44,7 @@ def test_the_schema_is_checked_once(monkeypatch):
     kind = jsonschema.validators.validator_for(SCHEMA)
     real = kind.check_schema
     monkeypatch.setattr(kind, "check_schema", classmethod(lambda cls, s, **kw: checks.append(s) or real(s, **kw)))
-    monkeypatch.setattr(nbgrader_ext, "_CHECKED_VALIDATORS", {})
+    nbgrader_ext._checked_validator.cache_clear()
     for instance in [VALID, *INVALID] * 3:
         outcome(nbgrader_ext.validate_metadata, instance, SCHEMA)
     assert len(checks) == 1
@@ -52,8 +52,8 @@ def test_the_schema_is_checked_once(monkeypatch):
     assert len(checks) == 2, "the premise: jsonschema.validate checks the schema on every call"
 
 
-def test_a_broken_schema_is_refused_every_time(monkeypatch):
-    monkeypatch.setattr(nbgrader_ext, "_CHECKED_VALIDATORS", {})
+def test_a_broken_schema_is_refused_every_time():
+    nbgrader_ext._checked_validator.cache_clear()
     broken = {**SCHEMA, "type": 12}
     for _ in range(2):
         got = outcome(nbgrader_ext.validate_metadata, VALID, broken)

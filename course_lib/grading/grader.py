@@ -93,10 +93,6 @@ class Context:
     keep: bool = False          # leave submitted/ and autograded/ in the course (keep_in_course)
 
 
-def _bin(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
-
-
 def _sandbox_kernelspec(folder, server_socket=None):
     """The grading kernel: served warm by the kernel server when one runs, else started cold."""
     spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
@@ -270,26 +266,45 @@ def _load_config(folder, db_url):
     return config
 
 
-def _generate_assignment(folder, aid, db_url, env):
-    """`nbgrader generate_assignment AID --force --db URL` run in folder with this environment, in
-    this process: a new nbgrader process took a second of CPU for a fifth of a second of work.
-    Returns (success, traceback and log)."""
-    from nbgrader.converters import GenerateAssignment
+def _run_converter(kind, folder, db_url, env, aid, student=None, settings=None, **flags):
+    """nbgrader's converter `kind` (nbgrader.converters: GenerateAssignment, Autograde,
+    GenerateFeedback) on assignment `aid` (and `student`), run in this process in `folder` with
+    exactly the environment `env`, as `nbgrader <command> --db URL` run there would, with the
+    course configuration plus `settings` ({section: {name: value}}) and the converter's `flags`
+    set (force=True, ...). nbgrader's log goes to the result, not to stderr.
+
+    Returns:
+        nbgrader's capture_log result: {"success", and "log" and "error" when there are any}
+    """
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
+    from traitlets.config import Config
 
     config = _load_config(folder, db_url)
+    config.merge(Config(settings or {}))
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = aid
-    app = GenerateAssignment(coursedir=coursedir, config=config)
-    app.force = True
-    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the result, not stderr
+    if student is not None:
+        coursedir.student_id = student
+    app = kind(coursedir=coursedir, config=config)
+    for name, value in flags.items():
+        setattr(app, name, value)
+    log = logging.getLogger("traitlets")
     propagate, log.propagate = log.propagate, False
     try:
         with _environment(env, folder):
-            result = capture_log(app)
+            return capture_log(app)
     finally:
         log.propagate = propagate
+
+
+def _generate_assignment(folder, aid, db_url, env):
+    """`nbgrader generate_assignment AID --force --db URL` run in folder, in this process: a new
+    nbgrader process took a second of CPU for a fifth of a second of work.
+    Returns (success, traceback and log)."""
+    from nbgrader.converters import GenerateAssignment
+
+    result = _run_converter(GenerateAssignment, folder, db_url, env, aid, force=True)
     return bool(result.get("success")), result.get("error", "") + result.get("log", "")   # nbgrader's reason last
 
 
@@ -322,18 +337,10 @@ def _autograde(ctx, folder, student, env, pidfile):
         (success, log, timed_out)
     """
     from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
 
-    config = _load_config(folder, ctx.db_url)
-    config.Execute.kernel_name = SANDBOX_KERNEL
-    config.Execute.shutdown_kernel = "immediate"                   # _kill_kernels ends the rest anyway
-    config.Execute.timeout = ctx.cell_timeout
-    config.Execute.interrupt_on_timeout = False
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
-    app = Autograde(coursedir=coursedir, config=config)
-    app.force, app.create_student = True, True
+    settings = {"Execute": {"kernel_name": SANDBOX_KERNEL,
+                            "shutdown_kernel": "immediate",        # _kill_kernels ends the rest anyway
+                            "timeout": ctx.cell_timeout, "interrupt_on_timeout": False}}
     expired = threading.Event()
 
     def expire():
@@ -343,8 +350,8 @@ def _autograde(ctx, folder, student, env, pidfile):
     watchdog = threading.Timer(ctx.timeout, expire)
     watchdog.start()
     try:
-        with _environment(env, folder):
-            result = capture_log(app)
+        result = _run_converter(Autograde, folder, ctx.db_url, env, ctx.aid, student, settings,
+                                force=True, create_student=True)
     finally:
         watchdog.cancel()
     return bool(result.get("success")), result.get("log", "") + result.get("error", ""), expired.is_set()
@@ -511,18 +518,11 @@ def keep_in_course(ctx, student, path, folder):
 def generate_feedback(ctx, student, dest):
     """nbgrader's feedback for one graded student (run in this process), copied to dest/<student>/."""
     from nbgrader.converters import GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
 
     folder = ctx.work / "students" / student
-    config = _load_config(folder, ctx.db_url)
-    config.FeedbackExporter.mathjax_copy = False          # copied once, to dest, below
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id, coursedir.student_id = ctx.aid, student
-    app = GenerateFeedback(coursedir=coursedir, config=config)
-    app.force = True
-    with _environment(ctx.env, folder):
-        result = capture_log(app)
+    result = _run_converter(GenerateFeedback, folder, ctx.db_url, ctx.env, ctx.aid, student,
+                            {"FeedbackExporter": {"mathjax_copy": False}},   # copied once, to dest, below
+                            force=True)
     src = folder / "feedback" / student / ctx.aid
     if not result.get("success") or not src.is_dir():
         raise RuntimeError(f"generate_feedback failed for {student}:\n{_tail(result.get('log', '') + result.get('error', ''))}")

@@ -17,6 +17,7 @@ found before nbconvert's own by the feedback and by Formgrader).
 """
 
 import copy
+import functools
 import json
 import re
 import types
@@ -252,9 +253,6 @@ def read_schema_head():
     return heads[0]
 
 
-_CHECKED_VALIDATORS = {}                                   # schema as JSON -> its validator
-
-
 def validate_metadata(instance, schema, cls=None, *args, **kwargs):
     """jsonschema.validate, with the schema itself checked once per process rather than on every
     call. nbgrader validates the metadata of every graded cell this way, several times per
@@ -263,19 +261,19 @@ def validate_metadata(instance, schema, cls=None, *args, **kwargs):
     schema (which is never remembered)."""
     if cls is not None or args or kwargs:
         return jsonschema.validate(instance, schema, cls, *args, **kwargs)
-    key = json.dumps(schema, sort_keys=True)
-    validator = _CHECKED_VALIDATORS.get(key)
-    if validator is None:
-        kind = jsonschema.validators.validator_for(schema)
-        kind.check_schema(schema)
-        validator = _CHECKED_VALIDATORS[key] = kind(schema)
+    validator = _checked_validator(json.dumps(schema, sort_keys=True))
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
 
 
-_ENGINES = {}                                            # (URL, options) -> engine
-_ENGINES_MOST = 1_000
+@functools.lru_cache(maxsize=64)
+def _checked_validator(schema_json):
+    """The validator of a schema (given as JSON), once the schema is checked against its metaschema."""
+    schema = json.loads(schema_json)
+    kind = jsonschema.validators.validator_for(schema)
+    kind.check_schema(schema)
+    return kind(schema)
 
 
 def gradebook_engine(url, **options):
@@ -288,18 +286,19 @@ def gradebook_engine(url, **options):
     Any other database (PostgreSQL, or SQLite in memory) gets nbgrader's own engine, as before."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") or "poolclass" in options:
         return create_engine(url, **options)            # each in-memory database is its connection's own
-    key = (str(url), json.dumps(options, sort_keys=True, default=repr))
-    engine = _ENGINES.get(key)
-    if engine is None:
-        if len(_ENGINES) >= _ENGINES_MOST:
-            _ENGINES.clear()
-        engine = _ENGINES[key] = create_engine(url, poolclass=NullPool, **options)
-    return engine
+    return _shared_engine(str(url), tuple(sorted(options.items())))
+
+
+@functools.lru_cache(maxsize=1_000)
+def _shared_engine(url, options):
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(url, poolclass=NullPool, **dict(options))
 
 
 def install():
