@@ -11,7 +11,7 @@ def run():
     rows = []
     paths = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("solutions/*/*.ipynb"))
     for path in paths:
-        nb, seconds = execute_notebook(path)
+        nb, seconds = execute_notebook(path, warm=False)       # the cold kernel a student starts
         problems = notebook_problems(nb)
         rows.append({"notebook": str(path.relative_to(REPO)), "seconds": round(seconds, 1),
                      "status": "ok" if not problems else f"{len(problems)} problem(s)"})

@@ -277,3 +277,35 @@ def test_the_grading_client_says_when_the_kernel_died():
     kc = scripted_client([None], [], alive=False)
     with pytest.raises(RuntimeError, match="Kernel died before replying to kernel_info"):   # the grader retries on it
         asyncio.run(kc.wait_for_ready(timeout=10))
+
+
+def test_a_plain_server_starts_no_answer_process(tmp_path):
+    """A plain server (the course's own notebooks) forks ordinary kernels only: a request for an
+    answer process, which a grading server answers with its pid, gets no process."""
+    import socket
+
+    from course_lib.grading import kernel_server
+
+    def ask(server_socket):
+        mine, theirs = socket.socketpair()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(server_socket))
+            request = {"kind": "answers", "env": dict(os.environ), "cwd": str(tmp_path), "edition": str(tmp_path)}
+            socket.send_fds(conn, [(json.dumps(request) + "\n").encode()], [theirs.fileno()])
+            theirs.close()
+            conn.settimeout(60)
+            reply = conn.recv(64)
+        mine.close()
+        return reply
+
+    replies = {}
+    for plain in (False, True):
+        sock = tmp_path / f"plain-{plain}.sock"
+        proc = kernel_server.start(sock, dict(os.environ), plain=plain)
+        try:
+            assert kernel_server.ready(proc)
+            replies[plain] = ask(sock)
+        finally:
+            kernel_server.stop(proc)
+    assert replies[False].strip().isdigit(), "the grading server starts an answer process"
+    assert replies[True] == b"", "the plain server refused"

@@ -53,7 +53,7 @@ def grading_environment(base, *, root, jupyter_path, timeout, isolated):
     env["COURSE_SANDBOX_ISOLATE"] = "0"
     env["COURSE_ANSWERS_ISOLATE"] = "1" if isolated else "0"
     env["COURSE_PRIVATE_ROOTS"] = str(root)
-    return env
+    return single_threaded(env)
 
 
 def answer_environment(env, isolate):

@@ -51,8 +51,8 @@ from pathlib import Path
 import nbformat
 
 from course_lib.course import course_root
+from course_lib.grading import kernel_server
 from course_lib.grading.environment import grading_environment, without_secrets
-from course_lib.grading.kernel_server import kernel_argv
 from course_lib.grading.nbgrader_ext import copy_mathjax
 from course_lib.grading.results import (
     clear_grader_verdicts,
@@ -97,7 +97,7 @@ def _sandbox_kernelspec(folder, server_socket=None):
     """The grading kernel: served warm by the kernel server when one runs, else started cold."""
     spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
     spec_dir.mkdir(parents=True, exist_ok=True)
-    argv = (kernel_argv(server_socket) if server_socket
+    argv = (kernel_server.kernel_argv(server_socket) if server_socket
             else [sys.executable, "-m", "course_lib.grading.sandbox", "-f", "{connection_file}"])
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "metadata": {"debugger": False}}
@@ -127,33 +127,16 @@ def _uses_torch(notebooks):
 
 def _start_kernel_server(work, env, preload=()):
     """Start the warm-kernel server (course_lib.grading.kernel_server) with these extra modules loaded;
-    (process, socket path). If it does not come up, kernels start cold (_server_ready)."""
+    (process, socket path). If it does not come up, kernels start cold (kernel_server.ready)."""
     sock = Path(work) / "kernel-server.sock"
-    clean = without_secrets(env)
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.kernel_server", str(sock),
-                             "--preload", ",".join(preload)],
-                            env=clean, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
+    proc = kernel_server.start(sock, without_secrets(env), preload)
     _SERVERS.append(proc)
     return proc, sock
 
 
-def _server_ready(proc):
-    if proc.stdout.readline().strip() == "ready":
-        return True
-    proc.kill()
-    return False
-
-
 def _stop_kernel_servers():
     while _SERVERS:
-        proc = _SERVERS.pop()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        kernel_server.stop(_SERVERS.pop())
 
 
 atexit.register(_stop_kernel_servers)
@@ -201,7 +184,7 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     server, sock = (_start_kernel_server(work, env, ["torch"] if _uses_torch(source.values()) else [])
                     if warm_kernels else (None, None))
     generated, log = _generate_assignment(master, aid, db_url, env)
-    ready = bool(server) and _server_ready(server)
+    ready = bool(server) and kernel_server.ready(server)
     _sandbox_kernelspec(jupyter_path, sock if ready else None)
     if ready:
         env["COURSE_KERNEL_SERVER"] = str(sock)

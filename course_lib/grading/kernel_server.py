@@ -1,6 +1,6 @@
 """Warm grading kernels: a server that forks a ready interpreter for every kernel.
 
-    python -m course_lib.grading.kernel_server SOCKET [--preload numpy,scipy.special,torch]
+    python -m course_lib.grading.kernel_server SOCKET [--preload numpy,scipy.special,torch] [--plain]
 
 Starting an IPython kernel costs an interpreter, ipykernel, NumPy and SciPy (and torch for
 the later assignments): seconds per process, twice per graded submission (the grading
@@ -23,14 +23,21 @@ passes interrupts on, and the child kills its own group when the client's connec
 closes. The server holds no secret and no course file, only the preloaded third-party
 modules, so a child starts with nothing a fresh `python -m ipykernel_launcher` would not
 have.
+
+A plain server (`--plain`, `start(..., plain=True)`) serves the course's own notebooks, not
+submissions: its kernels are ordinary IPython kernels, as `python -m ipykernel_launcher` starts
+them (no sandbox, the threads the environment asks for), and it starts no answer process. The
+test suite and the website run the lectures in them (course_lib.course.execute_notebook).
 """
 
 import argparse
-import importlib
+import importlib.util
 import json
 import os
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 
@@ -41,11 +48,11 @@ CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_client
 # What IPKernelApp.initialize imports (measured: about 160 modules, debugpy among them), and
 # the libraries every assignment uses.
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")     # debugpy, preloaded, stays quiet
-single_threaded(os.environ)
-ALWAYS = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+KERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
           "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
-          "IPython.utils.wildcard", "IPython.utils.capture", "sqlite3", "psutil", "numpy", "scipy.special",
-          "course_lib.grading.answer_process", "course_lib.grading.demo_cells")
+          "IPython.utils.wildcard", "IPython.utils.capture")
+GRADING = ("sqlite3", "psutil", "numpy", "scipy.special", "course_lib.grading.answer_process",
+           "course_lib.grading.demo_cells")
 
 
 def kernel_argv(socket_path):
@@ -78,9 +85,9 @@ def _watch_client(conn):
     os.killpg(0, signal.SIGKILL)
 
 
-def _enter(request, fd=None):
+def _enter(request, fd=None, plain=False):
     """In a forked child: a session of its own, no server pipes, the request's folder and
-    environment. Returns `fd`, moved off 0-2 if it was there."""
+    environment (one thread per library unless plain). Returns `fd`, moved off 0-2 if it was there."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)             # never the server's pipes
     for target in (0, 1, 2):
@@ -92,17 +99,18 @@ def _enter(request, fd=None):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    single_threaded(os.environ)                          # as the libraries were loaded
+    if not plain:
+        single_threaded(os.environ)                      # as the libraries were loaded
     return fd
 
 
-def _child(conn, request):
-    _enter(request)
-    argv = sandbox_kernel.prepare(request["argv"])
+def _child(conn, request, plain=False):
+    _enter(request, plain=plain)
+    argv = list(request["argv"]) if plain else sandbox_kernel.prepare(request["argv"])
     threading.Thread(target=_watch_client, args=(conn,), daemon=True).start()
     from ipykernel.kernelapp import IPKernelApp
 
-    sys.argv = ["ipykernel_launcher", *argv]
+    sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, *argv]   # as `python -m ipykernel_launcher`
     app = IPKernelApp.instance()
     app.initialize(argv)
     app.start()
@@ -119,9 +127,15 @@ def _answers_child(conn, request, fd):
     answer_process.serve(socket.socket(fileno=fd), request["edition"])
 
 
-def serve(socket_path, preload=()):
-    """Import the modules, listen on socket_path, print "ready", fork a kernel per request."""
-    for name in (*ALWAYS, *preload):
+def serve(socket_path, preload=(), plain=False, until_stdin_closes=False):
+    """Import the modules, listen on socket_path, print "ready", fork a kernel per request
+    (an ordinary kernel, and no answer process, if plain). With until_stdin_closes, exit when
+    standard input ends: the process that started the server has ended, however it ended."""
+    if sys.path and sys.path[0] in ("", os.getcwd()):   # as ipykernel_launcher: not this folder's modules
+        del sys.path[0]
+    if not plain:
+        single_threaded(os.environ)
+    for name in (*KERNEL, *(() if plain else GRADING), *preload):
         importlib.import_module(name)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if os.path.exists(socket_path):
@@ -136,14 +150,20 @@ def serve(socket_path, preload=()):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     while True:
+        if until_stdin_closes:
+            readable, _, _ = select.select([server, sys.stdin.fileno()], [], [])
+            if sys.stdin.fileno() in readable and not os.read(sys.stdin.fileno(), 4096):
+                sys.exit(0)
+            if server not in readable:
+                continue
         conn, _ = server.accept()
         fds = []
         try:
             line, fds = _readline(conn)
             request = json.loads(line)
             answers = request.get("kind") == "answers"
-            if answers and len(fds) != 1:
-                raise ValueError("an answer process needs its socket")
+            if answers and (plain or len(fds) != 1):
+                raise ValueError("an answer process needs its socket, and a grading server")
         except (ConnectionError, ValueError, OSError):
             for fd in fds:
                 os.close(fd)
@@ -157,7 +177,7 @@ def serve(socket_path, preload=()):
                 if answers:
                     _answers_child(conn, request, fds[0])
                 else:
-                    _child(conn, request)
+                    _child(conn, request, plain)
                 status = 0
             finally:
                 os._exit(status)
@@ -170,13 +190,48 @@ def serve(socket_path, preload=()):
         conn.close()
 
 
+def start(socket_path, env, preload=(), plain=False):
+    """Start a server in a new process with this environment and these extra modules; returns
+    the process. `ready(process)` tells whether it came up. The server ends with this process."""
+    return subprocess.Popen([sys.executable, "-m", "course_lib.grading.kernel_server", str(socket_path),
+                             "--preload", ",".join(preload), "--until-stdin-closes", *(["--plain"] if plain else [])],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+
+
+def ready(proc):
+    """Wait until the server says "ready"; False (and the process killed) if it ended first."""
+    if proc.stdout.readline().strip() == "ready":
+        return True
+    proc.kill()
+    return False
+
+
+def stop(proc):
+    """End a server (its kernels end with their clients)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe:
+            pipe.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course_lib.grading.kernel_server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("socket", help="path of the Unix socket to listen on")
     parser.add_argument("--preload", default="", help="more modules to import once, comma-separated")
+    parser.add_argument("--plain", action="store_true",
+                        help="ordinary kernels for the course's own notebooks: no sandbox, no answer process")
+    parser.add_argument("--until-stdin-closes", action="store_true",
+                        help="exit when standard input ends (the starting process has ended)")
     args = parser.parse_args(argv)
-    serve(args.socket, [m for m in args.preload.split(",") if m])
+    serve(args.socket, [m for m in args.preload.split(",") if m], plain=args.plain,
+          until_stdin_closes=args.until_stdin_closes)
 
 
 if __name__ == "__main__":
