@@ -128,6 +128,7 @@ def test_a_warm_kernel_is_the_kernel_a_cold_start_gives(tmp_path):
 def test_the_warm_kernels_server_ends_with_the_process_that_started_it(tmp_path):
     """However the process that started it ends (here os._exit, which runs no clean-up), its
     server goes too: no process is left behind by a test worker or a site build."""
+    import shutil
     import subprocess
     import sys
 
@@ -136,11 +137,15 @@ def test_the_warm_kernels_server_ends_with_the_process_that_started_it(tmp_path)
     script = ("import os, psutil\nfrom course_lib import course\n"
               "assert course._warm_kernel_manager() is not None\n"
               "print(*[p.pid for p in psutil.Process().children() if 'kernel_server' in ' '.join(p.cmdline())])\n"
+              "print(os.path.dirname(course._WARM['specs']))\n"
               "os._exit(0)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    (pid,) = map(int, out.stdout.split())
+    pid, folder = out.stdout.split()
     deadline = time.time() + 30
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.time() < deadline, "the server outlived the process that started it"
-        time.sleep(0.1)
+    try:
+        while psutil.pid_exists(int(pid)) and psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE:
+            assert time.time() < deadline, "the server outlived the process that started it"
+            time.sleep(0.1)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)            # what os._exit left undone
