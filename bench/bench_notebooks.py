@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from course_lib.course import execute_notebook, notebook_problems
+from course_lib.execution import execute_notebook, notebook_problems
 
 REPO = Path(__file__).resolve().parents[1]
 

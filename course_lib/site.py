@@ -12,7 +12,7 @@ Executions are cached, so that a rebuild after one edit runs one notebook:
     entry = .artifacts/executed/<stem>-<key[:16]>.ipynb
 
 `executed(path)` returns the entry when it exists (and was executed at or after `fresh_since`),
-else runs the notebook with course_lib.course.execute_notebook, the executor of the test suite,
+else runs the notebook with course_lib.execution.execute_notebook, the executor of the test suite,
 and stores it. An fcntl lock per entry makes processes that ask for the same notebook at once
 run it once: the first executes, the others wait and read its result.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.course import execute_notebook, notebook_problems
+from course_lib.execution import execute_notebook, notebook_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "course_lib"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.course import execute_notebook, notebook_problems
+from course_lib.execution import execute_notebook, notebook_problems
 from course_lib.site import executed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,10 +134,10 @@ def test_the_warm_kernels_server_ends_with_the_process_that_started_it(tmp_path)
 
     import psutil
 
-    script = ("import os, psutil\nfrom course_lib import course\n"
-              "assert course._warm_kernel_manager() is not None\n"
+    script = ("import os, psutil\nfrom course_lib import execution\n"
+              "assert execution._warm_kernel_manager() is not None\n"
               "print(*[p.pid for p in psutil.Process().children() if 'kernel_server' in ' '.join(p.cmdline())])\n"
-              "print(os.path.dirname(course._WARM['specs']))\n"
+              "print(os.path.dirname(execution._WARM['specs']))\n"
               "os._exit(0)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -33,7 +33,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks import RUN_START
 
-from course_lib import course, site
+from course_lib import execution, site
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / ".artifacts" / "screenshots"
@@ -81,7 +81,7 @@ def output_text(nb):
 
 
 def test_the_cache_runs_the_suites_executor():
-    assert site.execute_notebook is course.execute_notebook
+    assert site.execute_notebook is execution.execute_notebook
 
 
 def test_same_key_is_not_executed_again(tmp_path, calls):

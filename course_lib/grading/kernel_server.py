@@ -27,7 +27,7 @@ have.
 A plain server (`--plain`, `start(..., plain=True)`) serves the course's own notebooks, not
 submissions: its kernels are ordinary IPython kernels, as `python -m ipykernel_launcher` starts
 them (no sandbox, the threads the environment asks for), and it starts no answer process. The
-test suite and the website run the lectures in them (course_lib.course.execute_notebook).
+test suite and the website run the lectures in them (course_lib.execution.execute_notebook).
 """
 
 import argparse
@@ -45,9 +45,9 @@ from course_lib.grading import sandbox as sandbox_kernel
 from course_lib.grading.environment import single_threaded
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_client.py")
-# What IPKernelApp.initialize imports (measured: about 160 modules, debugpy among them), and
-# the libraries every assignment uses.
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")     # debugpy, preloaded, stays quiet
+# What IPKernelApp.initialize imports (measured: about 160 modules, debugpy among them); and,
+# for grading, the libraries every assignment uses and the grading modules a kernel loads.
 KERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
           "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
           "IPython.utils.wildcard", "IPython.utils.capture")
