@@ -7,8 +7,8 @@ its own proxy (the Python configurable-http-proxy) and one server per user. The 
 this course in the instructor's home. Steps, each with a screenshot in .artifacts/hub/:
 
 1. the instructor releases a1 from Formgrader (the committed assignments/ folder is the release);
-2. each student logs in, fetches a1 from the Assignments tab, answers in the notebook in the
-   browser (one part right, one part with a typical mistake, the others untouched, and a written
+2. each student logs in, fetches a1 from the Assignments tab, opens the notebook from there,
+   answers in it in the browser (one part right, one part with a typical mistake, the others untouched, and a written
    answer), presses Validate, and submits from the Assignments tab;
 3. the instructor collects (`nbgrader collect`) and grades (`course-grade ... submitted/`);
 4. the instructor grades each written answer in Formgrader, then generates and releases feedback
@@ -479,8 +479,11 @@ def student_turn(chromium, hub, shot, student, plan):
     fetched = hub.homes / student / AID / NB
     assert fetched.read_bytes() == (REPO / "assignments" / AID / NB).read_bytes()
 
-    # Answer in the notebook, in the browser.
-    page.goto(f"{hub.user_url(student)}/lab/tree/{AID}/{NB}?reset")
+    # Answer in the notebook, in the browser: opened from the fetched assignment's list of
+    # notebooks in the Assignments tab, as a student opens it (no reload of JupyterLab).
+    fetched_row = assignment_rows(page, "fetched", 1).first
+    fetched_row.locator("a.assignment-notebooks-link").click()
+    fetched_row.locator(f'.assignment-notebooks .item_name a:text-is("{Path(NB).stem}")').click()
     nb = page.locator(NOTEBOOK)
     cells = nb.locator(CELL)
     expect(cells).to_have_count(len(release_cells()))
@@ -490,7 +493,9 @@ def student_turn(chromium, hub, shot, student, plan):
     for gid, text in typed.items():
         fill_cell(page, cells.nth(index[gid]), text)
     fill_cell(page, cells.nth(index[written_cell_id()]), plan["written"], markdown=True)
-    cells.nth(index[plan["right"]]).scroll_into_view_if_needed()
+    right = cells.nth(index[plan["right"]])
+    right.scroll_into_view_if_needed()
+    expect(right.locator(".cm-content")).to_be_in_viewport()    # drawn (JupyterLab draws cells in view only)
     shot(page, f"{student}-answered")
 
     # Validate: it saves the notebook and runs it; failing visible tests are listed.
