@@ -174,10 +174,10 @@ NOTEBOOK_CELLS = ["print('one')", "from IPython.display import display, Markdown
                   "import sys\nprint('four', file=sys.stderr)", "raise ValueError('five')", "print(sum(range(6)))"]
 
 
-def executed_outputs(server, manager_class):
-    """The outputs of NOTEBOOK_CELLS run by nbclient in a served kernel, started by manager_class."""
+def executed_outputs(server, manager_class, cells=NOTEBOOK_CELLS):
+    """The outputs of the cells run by nbclient in a served kernel, started by manager_class."""
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = server["jupyter"]
     try:
@@ -200,6 +200,23 @@ def test_the_grading_manager_runs_a_notebook_as_jupyter_clients_does(server):
     assert expected[3][0]["ename"] == "ValueError"
     for _ in range(5):
         assert executed_outputs(server, GradingKernelManager) == expected
+
+
+def test_grading_kernels_listen_on_no_tcp_port(server):
+    """A grading kernel's channels are Unix sockets in a folder only the grader's user may enter,
+    so no port can be taken from it while it starts, and no other user reaches it. The oracle is
+    a kernel of jupyter_client's own manager: it listens on five more TCP ports, its channels'."""
+    import stat
+
+    from course_lib.grading.kernel_manager import socket_folder
+
+    cells = ["import psutil\n"
+             "print(sum(c.status == psutil.CONN_LISTEN for c in psutil.Process().net_connections('tcp')))"]
+    tcp = int(executed_outputs(server, AsyncKernelManager, cells)[0][0]["text"])
+    ipc = int(executed_outputs(server, GradingKernelManager, cells)[0][0]["text"])
+    assert tcp - ipc == 5, (tcp, ipc)            # shell, iopub, stdin, control and heartbeat
+    assert GradingKernelManager().transport == "ipc"
+    assert stat.S_IMODE(os.stat(socket_folder()).st_mode) == 0o700
 
 
 class FakeChannel:

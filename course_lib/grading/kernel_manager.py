@@ -16,14 +16,25 @@ the cell it runs.
 5 ms instead of 100 ms. Autograding (course_lib.grading.split_execute) starts its kernels with
 it; course-grade also shuts them down at once instead of asking them first, since it kills
 what remains of a submission's processes in any case.
+
+Its kernels talk over Unix sockets in a folder of this process that only its user may enter
+(jupyter_client's `ipc` transport), not over TCP ports of 127.0.0.1. jupyter_client picks TCP
+ports by opening and closing them, and the kernel binds them a moment later: another process
+may take one meanwhile, and the kernel then dies while starting (course-grade grades such a
+submission again). No other user of the machine can reach a socket in that folder either.
 """
 
+import atexit
+import os
+import shutil
+import tempfile
 import time
+import uuid
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Type
+from traitlets import CaselessStrEnum, DottedObjectName, Type, default
 
 IOPUB_WAIT = 0.2          # seconds without an IOPub message before a reply is taken as IOPub not connected
 IOPUB_JOINED = 0.02       # seconds to wait for the request's status once IOPub says it has joined
@@ -64,9 +75,31 @@ class GradingKernelClient(AsyncKernelClient):
     wait_for_ready = _async_wait_for_ready
 
 
+_SOCKETS = {}
+
+
+def socket_folder():
+    """This process's folder for its kernels' sockets (0700, short enough for a socket's path),
+    made on first use and removed when the process exits."""
+    if _SOCKETS.get("pid") != os.getpid():                # none yet, or a forked copy of another's
+        folder = tempfile.mkdtemp(prefix="course-kernels-ipc-")
+        _SOCKETS.update(pid=os.getpid(), folder=folder)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return _SOCKETS["folder"]
+
+
 class GradingKernelManager(AsyncKernelManager):
     client_class = DottedObjectName("course_lib.grading.kernel_manager.GradingKernelClient", config=True)
     client_factory = Type(klass=GradingKernelClient, config=True)
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _ip_default(self):
+        """The sockets' path prefix (the kernel appends -1, -2, ...): absolute, since the kernel
+        runs in another folder than this process."""
+        if self.transport == "ipc":
+            return os.path.join(socket_folder(), uuid.uuid4().hex[:16])
+        return super()._ip_default()
 
     async def _async_wait(self, pollinterval=0.005):
         """Wait for a killed kernel to end, looking every 5 ms rather than every 100 ms."""
