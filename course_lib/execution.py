@@ -24,28 +24,25 @@ _WARM = {}
 def _warm_kernel_manager():
     """A kernel manager whose kernels are forked from this process's plain kernel server,
     started on first use and ending with this process; None (cold kernels) if it does not
-    come up."""
-    import shutil
-    import tempfile
-
+    come up. Its socket and kernelspec live in the process's kernel-socket folder."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
     from course_lib.grading import kernel_server
+    from course_lib.grading.kernel_manager import socket_folder
 
     if _WARM.get("pid") != os.getpid():                  # none yet, or a forked copy of another's
-        folder = Path(tempfile.mkdtemp(prefix="course-kernels-"))
+        folder = Path(socket_folder())
         proc = kernel_server.start(folder / "server.sock", dict(os.environ), WARM_MODULES, plain=True)
         _WARM.update(pid=os.getpid(), specs=None)
         if kernel_server.ready(proc):
             spec = folder / "kernels" / WARM_KERNEL
-            spec.mkdir(parents=True)
+            spec.mkdir(parents=True, exist_ok=True)
             spec.joinpath("kernel.json").write_text(json.dumps({
                 "argv": kernel_server.kernel_argv(folder / "server.sock"), "display_name": "Python 3",
                 "language": "python", "metadata": {"debugger": True}}))
             _WARM["specs"] = str(folder / "kernels")
             atexit.register(kernel_server.stop, proc)
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     if not _WARM["specs"]:
         return None
     return AsyncKernelManager(kernel_name=WARM_KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[_WARM["specs"]]))

@@ -80,7 +80,8 @@ _SOCKETS = {}
 
 def socket_folder():
     """This process's folder for its kernels' sockets (0700, short enough for a socket's path),
-    made on first use and removed when the process exits."""
+    made on first use and removed when the process exits: the grading kernels' channels, and
+    the warm notebook kernels' server and kernelspec (course_lib.execution)."""
     if _SOCKETS.get("pid") != os.getpid():                # none yet, or a forked copy of another's
         folder = tempfile.mkdtemp(prefix="course-kernels-ipc-")
         _SOCKETS.update(pid=os.getpid(), folder=folder)
