@@ -27,20 +27,39 @@ help:
 	@echo "make bench        benchmark tables (notebook times, kernels)"
 	@echo "make site         the course as a website in _site/html (lectures executed, cached)"
 
-# pip compiles what it installs to bytecode one file at a time (half of the install's time);
-# compileall does the same on every core. A file that does not compile (some packages ship
-# Python 2 examples) is skipped, as pip skips it.
-define COMPILE_ALL
-import compileall, sysconfig
-compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
+# The install is uv's (pinned in constraints.txt, installed into .venv by pip): it installs in
+# parallel and compiles the bytecode on every core, where pip does both one file at a time. It
+# reads pip's own configuration (`pip config list`: the indexes, find-links, constraints,
+# certificates and timeout of this machine), and, as pip does, takes the best version from all
+# indexes; constraints.txt pins every package, so the set is the one pip would install.
+define UV_INSTALL
+import os, subprocess, sys
+listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True)
+conf = {}
+for line in listed.stdout.splitlines():
+    key, _, value = line.partition("=")
+    scope, _, name = key.rpartition(".")
+    if scope == ":env:" or name not in conf:
+        conf[name] = value.strip().strip("'\"")
+args = [sys.executable, "-m", "uv", "pip", "install", "--python", sys.executable, "--compile-bytecode",
+        "--index-strategy", "unsafe-best-match", "-c", "constraints.txt"]
+for option, flag in (("index-url", "--index-url"), ("extra-index-url", "--extra-index-url"),
+                     ("find-links", "--find-links"), ("constraint", "-c")):
+    for value in conf.get(option, "").split():
+        args += [flag, value]
+env = dict(os.environ)
+if conf.get("cert"):
+    env.setdefault("SSL_CERT_FILE", conf["cert"])
+if conf.get("default-timeout"):
+    env.setdefault("UV_HTTP_TIMEOUT", conf["default-timeout"].split(".")[0])
+sys.exit(subprocess.run(args + sys.argv[1:], env=env).returncode)
 endef
-export COMPILE_ALL
+export UV_INSTALL
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade -c constraints.txt pip setuptools wheel
-	$(BIN)/python -m pip install --no-compile -c constraints.txt -e '.[dev]'
-	$(BIN)/python -c "$$COMPILE_ALL"
+	$(BIN)/python -m pip install -q -c constraints.txt uv
+	$(BIN)/python -c "$$UV_INSTALL" -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
