@@ -33,25 +33,28 @@ help:
 # certificates and timeout of this machine), and, as pip does, takes the best version from all
 # indexes; constraints.txt pins every package, so the set is the one pip would install.
 define UV_INSTALL
-import os, subprocess, sys
+import ast, os, subprocess, sys
 listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True)
-conf = {}
+ranked = []                          # pip's precedence: [global], then [install], then PIP_* variables
 for line in listed.stdout.splitlines():
     key, _, value = line.partition("=")
-    scope, _, name = key.rpartition(".")
-    if scope == ":env:" or name not in conf:
-        conf[name] = value.strip().strip("'\"")
+    section, _, name = key.rpartition(".")
+    ranked.append(({"global": 0, "install": 1, ":env:": 2}.get(section, -1), name, ast.literal_eval(value)))
+conf = {name: value for rank, name, value in sorted(ranked, key=lambda r: r[0]) if rank >= 0}
 args = [sys.executable, "-m", "uv", "pip", "install", "--python", sys.executable, "--compile-bytecode",
         "--index-strategy", "unsafe-best-match", "-c", "constraints.txt"]
 for option, flag in (("index-url", "--index-url"), ("extra-index-url", "--extra-index-url"),
-                     ("find-links", "--find-links"), ("constraint", "-c")):
+                     ("find-links", "--find-links"), ("constraint", "-c"), ("trusted-host", "--allow-insecure-host")):
     for value in conf.get(option, "").split():
         args += [flag, value]
+if conf.get("no-index", "").lower() in ("1", "true", "yes", "on"):
+    args.append("--no-index")
 env = dict(os.environ)
-if conf.get("cert"):
-    env.setdefault("SSL_CERT_FILE", conf["cert"])
+for option, variable in (("cert", "SSL_CERT_FILE"), ("proxy", "HTTPS_PROXY"), ("proxy", "HTTP_PROXY")):
+    if conf.get(option):
+        env.setdefault(variable, conf[option])
 if conf.get("default-timeout"):
-    env.setdefault("UV_HTTP_TIMEOUT", conf["default-timeout"].split(".")[0])
+    env.setdefault("UV_HTTP_TIMEOUT", str(round(float(conf["default-timeout"]))))
 sys.exit(subprocess.run(args + sys.argv[1:], env=env).returncode)
 endef
 export UV_INSTALL
