@@ -11,9 +11,11 @@ is graded by hand.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import grading_support as gs
 import nbformat
@@ -226,6 +228,9 @@ ATTACKS = {
         "builtins.AssertionError = type('AssertionError', (Exception,), {})")), FULL - FORWARD, False),
     "megabytes-of-output": (lambda: add_cell(correct(), "for i in range(200_000):\n    print('x' * 100)"),
                             FULL, False),
+    "keeps-notes-in-its-home": (lambda: add_cell(correct(), (
+        "import os\nopen(os.path.join(os.environ['HOME'], 'notes.txt'), 'w').write('mine')\n"
+        "print('home:', os.environ['HOME'])")), FULL, False),
     # routes to the reference inside the process that runs the student's code: none exists there
     "imports-the-reference-by-a-computed-name": (lambda: replace_forward(
         "import importlib\n_m = importlib.import_module('course_lib.' + 'h' + 'mm')\n"
@@ -309,13 +314,20 @@ def graded(tmp_path_factory):
     (subs / "not-a-notebook.ipynb").write_text("{ this is not json")
     paths.append(str(subs / "not-a-notebook.ipynb"))
     out = base / "results.json"
+    # The run's temporary folder (TMPDIR): nothing of a graded notebook's processes may stay in it.
+    # Beside /tmp, not in the pytest folder, which `nobody` cannot reach.
+    run_tmp = gs.Path(tempfile.mkdtemp(prefix="course-grade-test-tmp-"))
+    os.chmod(run_tmp, 0o711)
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "course-grade"), AID, *paths, "-j", "2",
          "--course", str(course), "--work", str(work), "--json", str(out), "--markdown", str(base / "summary.md"),
          "--feedback", str(base / "feedback"), "--cell-timeout", "8", "--timeout", "240"],
-        capture_output=True, text=True, timeout=1800)
+        capture_output=True, text=True, timeout=1800, env=dict(os.environ, TMPDIR=str(run_tmp)))
     results = {r["student"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
-    return {"proc": proc, "results": results, "attacks": attacks, "course": course, "work": work, "base": base}
+    left = sorted(str(p.relative_to(run_tmp)) for p in run_tmp.rglob("*"))
+    shutil.rmtree(run_tmp, ignore_errors=True)
+    return {"proc": proc, "results": results, "attacks": attacks, "course": course, "work": work, "base": base,
+            "run_tmp": run_tmp, "left_in_tmp": left}
 
 
 def test_grading_worked_for_every_submission(graded):
@@ -421,6 +433,20 @@ def test_feedback_is_small_and_hides_the_hidden_tests(graded):
 
 
 @NEEDS_ISOLATION
+def test_no_private_home_outlives_the_grading(graded):
+    """Each sandboxed process of a graded notebook (the grading kernel, the answer process) gets a
+    private home in the run's temporary folder; they are all removed once the notebook is graded,
+    with what the student's code wrote there (they were left in /tmp, one or two per submission)."""
+    student = "keeps-notes-in-its-home"
+    assert graded["results"][student]["score"] == FULL
+    (graded_nb,) = graded["work"].glob(f"students/{student}/autograded/*/{AID}/{NB}")
+    printed = "".join(o.get("text", "") for c in nbformat.read(graded_nb, as_version=4).cells
+                      for o in c.get("outputs", []))
+    home = gs.Path(re.search(r"home: (\S+)", printed).group(1))
+    assert home.is_relative_to(graded["run_tmp"]) and home.name.startswith("course-sandbox-home-"), home
+    assert not graded["left_in_tmp"], graded["left_in_tmp"][:10]      # listed before the folder was removed
+
+
 def test_write_attacks_change_nothing(graded):
     r = graded["results"]["writes-and-deletes-grader-files"]
     assert r["score"] == FULL

@@ -10,6 +10,8 @@ Variables the grading processes read:
     COURSE_SANDBOX_SECONDS   wall-clock limit of a sandboxed process
     COURSE_SANDBOX_ISOLATE   "1": this process becomes `nobody` (course_lib.grading.sandbox)
     COURSE_SANDBOX_PIDFILE   where a sandboxed process records itself, to be killed on timeout
+    COURSE_SANDBOX_HOMES     the folder a sandboxed process makes its private home in, removed
+                             with what is in it when the notebook is graded (split_execute)
     COURSE_ANSWERS_ISOLATE   "1": answer processes become `nobody`
     COURSE_ANSWER_LIB        the folder of course_lib's edition (course_lib.grading.split_execute)
     COURSE_ANSWER_TIMEOUT    seconds a call of the student's code may take

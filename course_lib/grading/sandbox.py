@@ -10,7 +10,8 @@ reach past its own answers:
   another student's files (the grader asks for this only when `isolation_available()`);
 - it removes secrets from the environment (database URLs and passwords, tokens), so a
   PostgreSQL gradebook cannot be reached with the grader's credentials;
-- it gets a private, writable home folder and a wall-clock limit after which it kills
+- it gets a private, writable home folder (in COURSE_SANDBOX_HOMES when set, the folder that
+  SplitExecute removes once the notebook is graded) and a wall-clock limit after which it kills
   itself, so a loop that ignores SIGINT cannot hold a grading worker forever;
 - it caps memory and the size of files it may write.
 
@@ -85,7 +86,8 @@ def prepare(argv=None):
     """Close the doors (see the module docstring) in this process. With kernel arguments
     `argv`, return them for IPKernelApp with the connection file replaced by a private copy.
     After this call the process may be `nobody`, with limits set and the alarm running."""
-    home = tempfile.mkdtemp(prefix="course-sandbox-home-")
+    homes = os.environ.get("COURSE_SANDBOX_HOMES")       # removed by whoever made it, once graded
+    home = tempfile.mkdtemp(prefix="course-sandbox-home-", dir=homes if homes and os.path.isdir(homes) else None)
     if argv is not None:
         argv = list(argv)
         index, conn = _connection_file(argv)

@@ -354,11 +354,17 @@ class SplitExecute(Execute):
             for root in course_roots(os.getcwd()):
                 close_private(root)
         timeout = self.timeout if self.timeout and self.timeout > 0 else 300
+        # The private homes of this notebook's sandboxed processes (course_lib.grading.sandbox), in
+        # one folder removed below: what they wrote does not outlive the grading. 0711: a process
+        # that became `nobody` reaches its own home, and lists no other.
+        homes = tempfile.mkdtemp(prefix="course-sandbox-homes-")
+        os.chmod(homes, 0o711)
         try:
             with temporarily(COURSE_ANSWER_LIB=folder, COURSE_ANSWERS_ISOLATE=isolate,
-                        COURSE_ANSWER_TIMEOUT=str(max(1.0, 0.8 * timeout))):
+                        COURSE_ANSWER_TIMEOUT=str(max(1.0, 0.8 * timeout)), COURSE_SANDBOX_HOMES=homes):
                 return super().preprocess(nb, resources, km)
         finally:
+            shutil.rmtree(homes, ignore_errors=True)
             if not self.edition_dir:
                 shutil.rmtree(folder, ignore_errors=True)
 
