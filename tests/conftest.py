@@ -1,12 +1,15 @@
 """Shared fixtures. Tests never touch the home folder: HOME and every Jupyter, IPython and
 matplotlib state folder point into a temporary folder for the whole session, and every
-subprocess (kernels, nbgrader, JupyterLab) inherits that.
+subprocess (kernels, nbgrader, JupyterLab) inherits that. The folder is removed when the
+process that made it ends.
 
 The suite runs several processes at once (xdist workers, each with its kernels) on a machine
 with few cores: every process gets one BLAS/OpenMP thread, so that threads of one process do
 not spin while waiting for a core held by another."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -26,6 +29,12 @@ for _var, _sub in [
 ]:
     os.environ[_var] = os.path.join(_STATE, _sub)
     os.makedirs(os.environ[_var], exist_ok=True)
+# The private homes of sandboxed processes that tests start directly (a graded notebook's are
+# removed by SplitExecute), in a folder of their own that `nobody` can traverse but not list.
+os.environ["COURSE_SANDBOX_HOMES"] = tempfile.mkdtemp(prefix="course-test-homes-")
+os.chmod(os.environ["COURSE_SANDBOX_HOMES"], 0o711)
+for _folder in (_STATE, os.environ["COURSE_SANDBOX_HOMES"]):     # nothing of the run stays in /tmp
+    atexit.register(shutil.rmtree, _folder, ignore_errors=True)
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
