@@ -30,8 +30,9 @@ help:
 # The install is uv's (pinned in constraints.txt, installed into .venv by pip): it installs in
 # parallel and compiles the bytecode on every core, where pip does both one file at a time. It
 # reads pip's own configuration (`pip config list`: the indexes, find-links, constraints,
-# certificates and timeout of this machine), and, as pip does, takes the best version from all
-# indexes; constraints.txt pins every package, so the set is the one pip would install.
+# certificate, timeout, trusted hosts and proxy of this machine), and, as pip does, takes the
+# best version from all indexes; constraints.txt pins every package, so the set is the one pip
+# would install.
 define UV_INSTALL
 import ast, os, subprocess, sys
 listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True)

@@ -31,8 +31,9 @@ for _var, _sub in [
     os.makedirs(os.environ[_var], exist_ok=True)
 # The private homes of sandboxed processes that tests start directly (a graded notebook's are
 # removed by SplitExecute), in a folder of their own that `nobody` can traverse but not list.
-os.environ["COURSE_SANDBOX_HOMES"] = tempfile.mkdtemp(prefix="course-test-homes-")
-os.chmod(os.environ["COURSE_SANDBOX_HOMES"], 0o711)
+from course_lib.grading.sandbox import homes_folder  # noqa: E402
+
+os.environ["COURSE_SANDBOX_HOMES"] = homes_folder("course-test-homes-")
 for _folder in (_STATE, os.environ["COURSE_SANDBOX_HOMES"]):     # nothing of the run stays in /tmp
     atexit.register(shutil.rmtree, _folder, ignore_errors=True)
 os.environ.setdefault("MPLBACKEND", "Agg")

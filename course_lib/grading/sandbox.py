@@ -73,6 +73,15 @@ def isolation_available():
     return proc.returncode == 0
 
 
+def homes_folder(prefix="course-sandbox-homes-"):
+    """A new folder for the private homes of sandboxed processes (set it as COURSE_SANDBOX_HOMES,
+    and remove it once they are done). 0711: a process that became `nobody` reaches its own
+    home, and lists no other."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(folder, 0o711)
+    return folder
+
+
 def _connection_file(argv):
     for i, arg in enumerate(argv):
         if arg == "-f" and i + 1 < len(argv):

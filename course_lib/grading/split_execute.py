@@ -41,6 +41,7 @@ from traitlets import Unicode
 
 from course_lib.grading.environment import temporarily
 from course_lib.grading.kernel_manager import GradingKernelManager
+from course_lib.grading.sandbox import homes_folder, isolation_available
 
 COURSE_LIB = Path(__file__).resolve().parents[1]
 INFRASTRUCTURE = ("answer_process", "wire", "demo_cells")      # of course_lib.grading
@@ -321,8 +322,6 @@ _ISOLATION = {}
 
 def _isolation():
     if "ok" not in _ISOLATION:
-        from course_lib.grading.sandbox import isolation_available
-
         _ISOLATION["ok"] = isolation_available()
     return _ISOLATION["ok"]
 
@@ -354,11 +353,9 @@ class SplitExecute(Execute):
             for root in course_roots(os.getcwd()):
                 close_private(root)
         timeout = self.timeout if self.timeout and self.timeout > 0 else 300
-        # The private homes of this notebook's sandboxed processes (course_lib.grading.sandbox), in
-        # one folder removed below: what they wrote does not outlive the grading. 0711: a process
-        # that became `nobody` reaches its own home, and lists no other.
-        homes = tempfile.mkdtemp(prefix="course-sandbox-homes-")
-        os.chmod(homes, 0o711)
+        # The private homes of this notebook's sandboxed processes, in one folder removed below:
+        # what they wrote does not outlive the grading.
+        homes = homes_folder()
         try:
             with temporarily(COURSE_ANSWER_LIB=folder, COURSE_ANSWERS_ISOLATE=isolate,
                         COURSE_ANSWER_TIMEOUT=str(max(1.0, 0.8 * timeout)), COURSE_SANDBOX_HOMES=homes):
