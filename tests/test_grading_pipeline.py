@@ -23,6 +23,31 @@ pytestmark = pytest.mark.grading
 AIDS = assignment_ids(gs.REPO)
 
 
+# A cell a student may add: where the answer process that runs it came from. Plain nbgrader forks
+# the grading kernels and answer processes of one command from one server (split_execute.served_kernels).
+PROBE = ("import os\n"
+         "with open(f'/proc/{os.getppid()}/cmdline', 'rb') as f:\n"
+         "    parent = f.read().replace(bytes(1), b' ').decode().strip()\n"
+         "print(f'answer process {os.getpid()}, started by {os.getppid()}: {parent}')\n")
+
+
+def probing(nbs):
+    """The notebooks with PROBE as an extra cell at the end of the first."""
+    first = sorted(nbs)[0]
+    nbs[first].cells.append(nbformat.v4.new_code_cell(PROBE))
+    return nbs
+
+
+def probe_output(course, aid, student, name):
+    """(pid, cmdline) of the process that started the answer process of student's probe cell, from the
+    autograded notebook."""
+    nb = nbformat.read(Path(course) / "autograded" / student / aid / name, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.source == PROBE for o in c.get("outputs", []))
+    m = re.search(r"answer process \d+, started by (\d+): (.*)", text)
+    assert m, f"the probe cell of {student} printed {text!r}"
+    return int(m.group(1)), m.group(2)
+
+
 def test_every_assignment_has_grading_cases():
     assert AIDS, "solutions/ holds no assignment"
     for aid in AIDS:
@@ -32,16 +57,16 @@ def test_every_assignment_has_grading_cases():
 @pytest.fixture(scope="module", params=[
     pytest.param(aid, marks=pytest.mark.xdist_group(f"grading-{aid}")) for aid in AIDS])
 def graded(request, tmp_path_factory):
-    """Regenerate; grade the correct and the untouched submission with plain nbgrader, and
-    every typical mistake with course-grade; make the feedback of all of them."""
+    """Regenerate; grade the correct and the untouched submission (each with PROBE added) with plain
+    nbgrader, and every typical mistake with course-grade; make the feedback of all of them."""
     aid = request.param
     course = gs.copy_course(tmp_path_factory.mktemp(aid))
     committed = course / "assignments_committed"
     (course / "assignments").rename(committed)
     nbgrader(course, "generate_assignment", aid, "--force")
     names = gs.notebook_names(aid)
-    students = {"correct": {n: gs.filled_submission(aid, n) for n in names},
-                "untouched": {n: gs.filled_submission(aid, n, untouched=True) for n in names}}
+    students = {"correct": probing({n: gs.filled_submission(aid, n) for n in names}),
+                "untouched": probing({n: gs.filled_submission(aid, n, untouched=True) for n in names})}
     for student, nbs in students.items():
         gs.submit(course, aid, student, nbs)
     proc = gs.autograde(course, aid)
@@ -117,6 +142,31 @@ def test_correct_submission_gets_full_marks(graded):
     assert got, "no grades recorded"
     wrong = {k: v for k, v in got.items() if v[0] != v[1]}
     assert not wrong, f"a correct submission lost points: {wrong}"
+
+
+def test_plain_autograde_forks_its_kernels_from_one_server(graded):
+    """The answer processes of both students were forked by the same process: a grading kernel
+    server that this nbgrader command started (course-grade's runs in its work folder)."""
+    aid, first = graded["aid"], sorted(graded["names"])[0]
+    (pid1, parent1), (pid2, parent2) = (probe_output(graded["course"], aid, s, first) for s in ("correct", "untouched"))
+    assert pid1 == pid2, (parent1, parent2)
+    assert "course_lib.grading.kernel_server" in parent1 and "course-grade" not in parent1, parent1
+
+
+@pytest.mark.xdist_group("grading-cold")
+def test_plain_autograde_without_warm_kernels_starts_them_cold(tmp_path):
+    """With SplitExecute.warm_kernels off (and so whenever the server does not come up), plain
+    nbgrader grades as before: the notebook's own kernel, which starts the answer process itself."""
+    aid = AIDS[0]
+    course = gs.copy_course(tmp_path)
+    nbgrader(course, "generate_assignment", aid, "--force")
+    names = gs.notebook_names(aid)
+    gs.submit(course, aid, "probe-cold", probing({n: gs.filled_submission(aid, n) for n in names}))
+    gs.autograde(course, aid, "--SplitExecute.warm_kernels=False")
+    _, parent = probe_output(course, aid, "probe-cold", sorted(names)[0])
+    assert "ipykernel_launcher" in parent and "kernel_server" not in parent, parent
+    got = gs.scores(course, aid, "probe-cold")
+    assert got and all(score == most for score, most in got.values()), got
 
 
 def test_untouched_submission_gets_zero_everywhere(graded):

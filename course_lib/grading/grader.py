@@ -107,24 +107,6 @@ def _sandbox_kernelspec(folder, server_socket=None):
 _SERVERS = []
 
 
-def _uses_torch(notebooks):
-    """Whether the code of these notebooks imports torch, itself or through a course_lib module."""
-    import importlib.util
-
-    code = "\n".join(c.source for nb in notebooks for c in nb.cells if c.cell_type == "code")
-    if re.search(r"\btorch\b", code):
-        return True
-    modules = set(re.findall(r"course_lib\.(\w+)", code))
-    for names in re.findall(r"from\s+course_lib\s+import\s+([\w\s,]+)", code):
-        modules.update(n.split()[0] for n in names.split(",") if n.strip())
-    for name in modules:
-        spec = importlib.util.find_spec(f"course_lib.{name}") if name.isidentifier() else None
-        if spec and spec.origin and re.search(r"^\s*(import|from)\s+torch\b",
-                                              Path(spec.origin).read_text(encoding="utf-8"), re.M):
-            return True
-    return False
-
-
 def _start_kernel_server(work, env, preload=()):
     """Start the warm-kernel server (course_lib.grading.kernel_server) with these extra modules loaded;
     (process, socket path). If it does not come up, kernels start cold (kernel_server.ready)."""
@@ -181,7 +163,7 @@ def prepare(aid, course=None, work=None, db_url=None, timeout=900, cell_timeout=
     env = grading_environment(os.environ, root=root, jupyter_path=jupyter_path, timeout=timeout, isolated=isolated)
     os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]       # this process looks the kernelspec up too
     source = {n: nbformat.read(p, as_version=4) for n, p in ((p.name, p) for p in sorted(src.glob("*.ipynb")))}
-    server, sock = (_start_kernel_server(work, env, ["torch"] if _uses_torch(source.values()) else [])
+    server, sock = (_start_kernel_server(work, env, kernel_server.preload_for(source.values()))
                     if warm_kernels else (None, None))
     generated, log = _generate_assignment(master, aid, db_url, env)
     ready = bool(server) and kernel_server.ready(server)

@@ -34,6 +34,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -53,6 +54,24 @@ KERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ip
           "IPython.utils.wildcard", "IPython.utils.capture")
 GRADING = ("sqlite3", "psutil", "numpy", "scipy.special", "course_lib.grading.answer_process",
            "course_lib.grading.demo_cells")
+
+
+def preload_for(notebooks):
+    """The extra modules worth loading for kernels that run these notebooks: ["torch"] when their
+    code imports torch, itself or through a course_lib module (about 1 s a process), else []."""
+    code = "\n".join(c.source for nb in notebooks for c in nb.cells if c.cell_type == "code")
+    if re.search(r"\btorch\b", code):
+        return ["torch"]
+    modules = set(re.findall(r"course_lib\.(\w+)", code))
+    for names in re.findall(r"from\s+course_lib\s+import\s+([\w\s,]+)", code):
+        modules.update(n.split()[0] for n in names.split(",") if n.strip())
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(f"course_lib.{name}") if name.isidentifier() else None
+        if spec and spec.origin:
+            with open(spec.origin, encoding="utf-8") as f:
+                if re.search(r"^\s*(import|from)\s+torch\b", f.read(), re.M):
+                    return ["torch"]
+    return []
 
 
 def kernel_argv(socket_path):

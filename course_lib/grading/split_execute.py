@@ -26,9 +26,11 @@ the answer process.
 """
 
 import ast
+import atexit
 import base64
 import builtins
 import functools
+import json
 import os
 import shutil
 import stat
@@ -37,10 +39,11 @@ import tempfile
 from pathlib import Path
 
 from nbgrader.preprocessors import Execute
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
-from course_lib.grading.environment import temporarily
-from course_lib.grading.kernel_manager import GradingKernelManager
+from course_lib.grading import kernel_server
+from course_lib.grading.environment import temporarily, without_secrets
+from course_lib.grading.kernel_manager import GradingKernelManager, socket_folder
 from course_lib.grading.sandbox import homes_folder, isolation_available
 
 COURSE_LIB = Path(__file__).resolve().parents[1]
@@ -315,6 +318,37 @@ def course_roots(cwd):
     return roots
 
 
+# ----------------------------------------------------------------------------- warm kernels
+
+SERVED_KERNEL = "course-served-grading"
+_SERVED = {}
+
+
+def served_kernels(nb):
+    """Warm kernels for plain `nbgrader autograde`: (JUPYTER_PATH entry holding the kernelspec
+    SERVED_KERNEL, server socket), or (None, None) when the server does not come up.
+
+    The server (course_lib.grading.kernel_server, grading mode) is started by the first notebook
+    this process autogrades, with torch loaded if that notebook uses it, and ends with the
+    process. Every grading kernel and answer process after it is a fork: one interpreter with
+    its libraries loaded per command, where each notebook started two. Its kernels are
+    course-grade's: sandboxed as course_lib.grading.sandbox says, as the grader's user."""
+    if _SERVED.get("pid") != os.getpid():                # none yet, or a forked copy of another's
+        folder = Path(socket_folder())
+        sock = folder / "grading-server.sock"
+        proc = kernel_server.start(sock, without_secrets(os.environ), kernel_server.preload_for([nb]))
+        _SERVED.update(pid=os.getpid(), path=None, sock=None)
+        if kernel_server.ready(proc):
+            atexit.register(kernel_server.stop, proc)
+            spec = folder / "served" / "kernels" / SERVED_KERNEL
+            spec.mkdir(parents=True, exist_ok=True)
+            spec.joinpath("kernel.json").write_text(json.dumps({
+                "argv": kernel_server.kernel_argv(sock), "display_name": "Python 3 (grading sandbox)",
+                "language": "python", "metadata": {"debugger": False}}))
+            _SERVED.update(path=str(folder / "served"), sock=str(sock))
+    return _SERVED["path"], _SERVED["sock"]
+
+
 # ----------------------------------------------------------------------------- the preprocessor
 
 _ISOLATION = {}
@@ -331,6 +365,8 @@ class SplitExecute(Execute):
     process (see the module docstring)."""
 
     edition_dir = Unicode("", help="where to build course_lib's edition (a temporary folder if empty)").tag(config=True)
+    warm_kernels = Bool(True, help="plain `nbgrader autograde`: fork the grading kernels and answer processes "
+                                   "from one server per command (served_kernels); course-grade brings its own").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         # nbgrader's Execute passes jupyter_client's AsyncKernelManager unless told otherwise
@@ -356,11 +392,20 @@ class SplitExecute(Execute):
         # The private homes of this notebook's sandboxed processes, in one folder removed below:
         # what they wrote does not outlive the grading.
         homes = homes_folder()
+        served = {}
+        if self.warm_kernels and not self.kernel_name and not os.environ.get("COURSE_KERNEL_SERVER"):
+            path, sock = served_kernels(nb)          # plain nbgrader: course-grade names its kernel
+            if sock:
+                served = {"JUPYTER_PATH": os.pathsep.join([path, *filter(None, [os.environ.get("JUPYTER_PATH")])]),
+                          "COURSE_KERNEL_SERVER": sock}
+                self.kernel_name = SERVED_KERNEL
         try:
             with temporarily(COURSE_ANSWER_LIB=folder, COURSE_ANSWERS_ISOLATE=isolate,
-                        COURSE_ANSWER_TIMEOUT=str(max(1.0, 0.8 * timeout)), COURSE_SANDBOX_HOMES=homes):
+                        COURSE_ANSWER_TIMEOUT=str(max(1.0, 0.8 * timeout)), COURSE_SANDBOX_HOMES=homes, **served):
                 return super().preprocess(nb, resources, km)
         finally:
+            if served:
+                self.kernel_name = ""
             shutil.rmtree(homes, ignore_errors=True)
             if not self.edition_dir:
                 shutil.rmtree(folder, ignore_errors=True)
