@@ -217,3 +217,36 @@ def test_an_answer_process_runs_cells_and_calls_and_lends(tmp_path):
         assert session.starts == 3
     finally:
         session.kill()
+
+
+def test_plain_autograde_serves_its_kernels_from_one_server_and_another_when_it_ends(monkeypatch):
+    """served_kernels (plain `nbgrader autograde`): every notebook of a process gets the same server,
+    whose kernelspec starts kernel_client on its socket; once that server has ended (a Jupyter
+    server that runs Formgrader's autograde lives on), the next notebook starts another that serves."""
+    import json
+    import socket
+    from pathlib import Path
+
+    from course_lib.grading import kernel_server
+
+    monkeypatch.setattr(se, "_SERVED", {})
+    nb = nbformat.v4.new_notebook(cells=[code_cell("x = 1")])
+    path, sock = se.served_kernels(nb)
+    first = se._SERVED["proc"]
+    try:
+        assert se.served_kernels(nb) == (path, sock) and se._SERVED["proc"] is first
+        spec = json.loads((Path(path) / "kernels" / se.SERVED_KERNEL / "kernel.json").read_text())
+        assert spec["argv"] == kernel_server.kernel_argv(sock)
+        first.kill()
+        first.wait()
+        with socket.socket(socket.AF_UNIX) as conn, pytest.raises(ConnectionRefusedError):
+            conn.connect(sock)                                   # nobody serves there now
+        assert se.served_kernels(nb) == (path, sock)
+        second = se._SERVED["proc"]
+        assert second is not first and second.poll() is None
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(sock)                                   # the new server listens
+    finally:
+        for proc in (first, se._SERVED.get("proc")):
+            if proc is not None:
+                kernel_server.stop(proc)

@@ -332,13 +332,17 @@ def served_kernels(nb):
     this process autogrades, with torch loaded if that notebook uses it, and ends with the
     process. Every grading kernel and answer process after it is a fork: one interpreter with
     its libraries loaded per command, where each notebook started two. Its kernels are
-    course-grade's: sandboxed as course_lib.grading.sandbox says, as the grader's user."""
-    if _SERVED.get("pid") != os.getpid():                # none yet, or a forked copy of another's
+    course-grade's: sandboxed as course_lib.grading.sandbox says, as the grader's user. A
+    process that outlives its server (Formgrader autogrades inside the Jupyter server) starts
+    another on its next notebook."""
+    ended = _SERVED.get("proc") is not None and _SERVED["proc"].poll() is not None
+    if _SERVED.get("pid") != os.getpid() or ended:       # none yet, a forked copy of another's, or gone
         folder = Path(socket_folder())
         sock = folder / "grading-server.sock"
         proc = kernel_server.start(sock, without_secrets(os.environ), kernel_server.preload_for([nb]))
-        _SERVED.update(pid=os.getpid(), path=None, sock=None)
+        _SERVED.update(pid=os.getpid(), proc=None, path=None, sock=None)
         if kernel_server.ready(proc):
+            _SERVED["proc"] = proc
             atexit.register(kernel_server.stop, proc)
             spec = folder / "served" / "kernels" / SERVED_KERNEL
             spec.mkdir(parents=True, exist_ok=True)
