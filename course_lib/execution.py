@@ -8,7 +8,6 @@ kernel started cold gives.
 """
 
 import atexit
-import json
 import os
 from pathlib import Path
 
@@ -36,11 +35,8 @@ def _warm_kernel_manager():
         proc = kernel_server.start(folder / "server.sock", dict(os.environ), WARM_MODULES, plain=True)
         _WARM.update(pid=os.getpid(), specs=None)
         if kernel_server.ready(proc):
-            spec = folder / "kernels" / WARM_KERNEL
-            spec.mkdir(parents=True, exist_ok=True)
-            spec.joinpath("kernel.json").write_text(json.dumps({
-                "argv": kernel_server.kernel_argv(folder / "server.sock"), "display_name": "Python 3",
-                "language": "python", "metadata": {"debugger": True}}))
+            kernel_server.write_kernelspec(folder, WARM_KERNEL, kernel_server.kernel_argv(folder / "server.sock"),
+                                           display_name="Python 3", debugger=True)
             _WARM["specs"] = str(folder / "kernels")
             atexit.register(kernel_server.stop, proc)
     if not _WARM["specs"]:

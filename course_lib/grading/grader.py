@@ -95,13 +95,9 @@ class Context:
 
 def _sandbox_kernelspec(folder, server_socket=None):
     """The grading kernel: served warm by the kernel server when one runs, else started cold."""
-    spec_dir = Path(folder) / "kernels" / SANDBOX_KERNEL
-    spec_dir.mkdir(parents=True, exist_ok=True)
     argv = (kernel_server.kernel_argv(server_socket) if server_socket
             else [sys.executable, "-m", "course_lib.grading.sandbox", "-f", "{connection_file}"])
-    spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "metadata": {"debugger": False}}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    kernel_server.write_kernelspec(folder, SANDBOX_KERNEL, argv)
 
 
 _SERVERS = []

@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from course_lib.grading import sandbox as sandbox_kernel
 from course_lib.grading.environment import single_threaded
@@ -72,6 +73,14 @@ def preload_for(notebooks):
                 if re.search(r"^\s*(import|from)\s+torch\b", f.read(), re.M):
                     return ["torch"]
     return []
+
+
+def write_kernelspec(folder, name, argv, display_name="Python 3 (grading sandbox)", debugger=False):
+    """Write the kernelspec `name` with this argv under folder/kernels/ (a JUPYTER_PATH entry)."""
+    spec_dir = Path(folder) / "kernels" / name
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": list(argv), "display_name": display_name, "language": "python", "metadata": {"debugger": debugger}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
 def kernel_argv(socket_path):

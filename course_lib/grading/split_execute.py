@@ -30,7 +30,6 @@ import atexit
 import base64
 import builtins
 import functools
-import json
 import os
 import shutil
 import stat
@@ -344,11 +343,7 @@ def served_kernels(nb):
         if kernel_server.ready(proc):
             _SERVED["proc"] = proc
             atexit.register(kernel_server.stop, proc)
-            spec = folder / "served" / "kernels" / SERVED_KERNEL
-            spec.mkdir(parents=True, exist_ok=True)
-            spec.joinpath("kernel.json").write_text(json.dumps({
-                "argv": kernel_server.kernel_argv(sock), "display_name": "Python 3 (grading sandbox)",
-                "language": "python", "metadata": {"debugger": False}}))
+            kernel_server.write_kernelspec(folder / "served", SERVED_KERNEL, kernel_server.kernel_argv(sock))
             _SERVED.update(path=str(folder / "served"), sock=str(sock))
     return _SERVED["path"], _SERVED["sock"]
 
@@ -400,7 +395,7 @@ class SplitExecute(Execute):
         if self.warm_kernels and not self.kernel_name and not os.environ.get("COURSE_KERNEL_SERVER"):
             path, sock = served_kernels(nb)          # plain nbgrader: course-grade names its kernel
             if sock:
-                served = {"JUPYTER_PATH": os.pathsep.join([path, *filter(None, [os.environ.get("JUPYTER_PATH")])]),
+                served = {"JUPYTER_PATH": os.pathsep.join(filter(None, [path, os.environ.get("JUPYTER_PATH")])),
                           "COURSE_KERNEL_SERVER": sock}
                 self.kernel_name = SERVED_KERNEL
         try:
