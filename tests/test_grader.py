@@ -546,6 +546,69 @@ def test_a_failure_outside_the_notebook_is_graded_again_once(tmp_path, monkeypat
         assert "autograde failed twice" in result["errors"][0], result
 
 
+def _run_workers(grader, ctx, jobs, students):
+    """The results of _Workers grading these students' notebooks (each correct a1), and its worker processes."""
+    tasks = []
+    for i, student in enumerate(students):
+        path = ctx.work / f"{student}.ipynb"
+        nbformat.write(correct(), path)
+        tasks.append((i, student, path, None))
+    results, workers = {}, grader._Workers(ctx, jobs)
+    try:
+        workers.run(tasks, lambda i, result: results.__setitem__(students[i], result))
+    finally:
+        workers.close()
+    return results, workers.procs
+
+
+def test_workers_are_forked_and_one_that_dies_is_replaced(tmp_path, monkeypatch):
+    """A one-threaded process (the `course-grade` command, a test) forks its workers: they have
+    nbgrader and the course loaded already. Each runs in a session of its own and holds no other
+    worker's pipes (or the run would never end). A worker that dies (here: a forked one, on its
+    first submission, through a patch only forked workers inherit) is replaced by a started
+    worker, which grades that submission again. With a second thread running, workers are
+    started, not forked. Oracle: full marks for every correct submission, as a started worker
+    gives them."""
+    import subprocess
+    import threading
+
+    from course_lib.grading import grader
+
+    monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))    # prepare() sets it
+    ctx = grader.prepare(AID, course=gs.REPO, work=tmp_path / "work", timeout=300, cell_timeout=60)
+    real, me, died = grader.grade_submission, os.getpid(), tmp_path / "died"
+
+    def dies_once(ctx, student, path, feedback_dir=None):
+        (tmp_path / f"{student}.seen").write_text(f"{os.getppid()} {os.getsid(0)} {os.getpid()}")
+        if student == "bob" and not died.exists():
+            died.write_text("")
+            os._exit(3)
+        return real(ctx, student, path, feedback_dir)
+
+    monkeypatch.setattr(grader, "grade_submission", dies_once)
+    try:
+        results, procs = _run_workers(grader, ctx, 2, ["alice", "bob", "carol"])
+        assert died.exists(), "the first worker to get bob should have died"
+        assert {s: (r["status"], r["score"]) for s, r in results.items()} == {s: ("graded", FULL) for s in results}
+        assert [type(p).__name__ for p in procs] == ["_Forked", "_Forked", "Popen"], procs
+        assert sorted(p.returncode for p in procs[:2]) == [0, 3] and procs[2].returncode == 0, procs
+        assert "--worker" in procs[2].args
+        parent, session, pid = map(int, (tmp_path / "alice.seen").read_text().split())
+        assert parent == me and session == pid, "a forked worker is this process's child, in a session of its own"
+
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            results, procs = _run_workers(grader, ctx, 1, ["dave"])
+        finally:
+            stop.set()
+            other.join()
+        assert results["dave"]["score"] == FULL and [type(p) for p in procs] == [subprocess.Popen]
+    finally:
+        grader._stop_kernel_servers()
+
+
 def test_an_assignment_nbgrader_cannot_generate_is_refused_with_nbgraders_reason(tmp_path):
     """course-grade generates the assignment into its gradebook in its own process; when the
     source is broken (two test cells with one grade id) it stops before grading, with

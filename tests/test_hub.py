@@ -443,6 +443,22 @@ def assignment_rows(page, name, count):
     return rows
 
 
+def scroll_into_view(locator, seconds=120):
+    """Scroll until `locator` is in the viewport, drawn: JupyterLab draws a notebook's cells as they
+    come into view, and cells drawn above the target can push it out of view again after a scroll."""
+    from playwright.sync_api import expect
+
+    deadline = time.time() + seconds
+    while True:
+        locator.scroll_into_view_if_needed()
+        try:
+            expect(locator).to_be_in_viewport(timeout=2_000)
+            return
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+
+
 def fill_cell(page, cell, text, markdown=False):
     """Replace a cell's text as a student does: into its editor, select all, type (inserted as
     text, so the editor's auto-indent and bracket closing do not alter it)."""
@@ -494,8 +510,7 @@ def student_turn(chromium, hub, shot, student, plan):
         fill_cell(page, cells.nth(index[gid]), text)
     fill_cell(page, cells.nth(index[written_cell_id()]), plan["written"], markdown=True)
     right = cells.nth(index[plan["right"]])
-    right.scroll_into_view_if_needed()
-    expect(right.locator(".cm-content")).to_be_in_viewport()    # drawn (JupyterLab draws cells in view only)
+    scroll_into_view(right.locator(".cm-content"))
     shot(page, f"{student}-answered")
 
     # Validate: it saves the notebook and runs it; failing visible tests are listed.

@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -502,11 +503,23 @@ def _failed(student, path, error):
             **tally([]), "scores": [], "errors": [error], "seconds": 0.0}
 
 
+def _serve(ctx, tasks, answers):
+    """Grade the tasks read from `tasks`, one JSON line each ({"student", "path", "feedback_dir"}),
+    answering on `answers` with the result of grade_submission, one JSON line each."""
+    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the results
+    log.propagate = False
+    log.addHandler(logging.NullHandler())
+    for line in tasks:
+        task = json.loads(line)
+        result = grade_submission(ctx, task["student"], task["path"], task["feedback_dir"])
+        answers.write(json.dumps(result) + "\n")
+        answers.flush()
+
+
 def _worker(ctx_file):
-    """A grading worker (`python -m course_lib.grading.grader --worker CTX`): reads one task per line
-    ({"student", "path", "feedback_dir"}) and answers with the result of grade_submission, one
-    JSON line each, on what was its standard output. Anything else that writes to standard
-    output (nbgrader, a library) lands on standard error instead."""
+    """A grading worker started as a new process (`python -m course_lib.grading.grader --worker CTX`):
+    serves the tasks on its standard input, answering on what was its standard output. Anything
+    else that writes to standard output (nbgrader, a library) lands on standard error instead."""
     import pickle
 
     answers = os.fdopen(os.dup(1), "w")
@@ -514,20 +527,37 @@ def _worker(ctx_file):
     with open(ctx_file, "rb") as f:
         ctx = pickle.load(f)
     ctx.env = dict(os.environ)                           # the worker was started with it
-    log = logging.getLogger("traitlets")                 # nbgrader's log goes to the results
-    log.propagate = False
-    log.addHandler(logging.NullHandler())
-    for line in sys.stdin:
-        task = json.loads(line)
-        result = grade_submission(ctx, task["student"], task["path"], task["feedback_dir"])
-        answers.write(json.dumps(result) + "\n")
-        answers.flush()
+    _serve(ctx, sys.stdin, answers)
+
+
+class _Forked:
+    """A forked worker, with the part of subprocess.Popen's interface that _Workers uses."""
+
+    def __init__(self, pid, stdin, stdout):
+        self.pid, self.stdin, self.stdout, self.returncode = pid, stdin, stdout, None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        for pipe in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        return self.returncode
 
 
 class _Workers:
     """`jobs` long-lived worker processes, each grading one submission at a time, so that
-    nbgrader and the course are imported once per worker rather than once per submission.
-    A worker that dies is replaced; the submission it held is graded once more."""
+    nbgrader and the course are loaded once per run rather than once per submission: the workers
+    are forked from this process, which loaded them to generate the assignment (_fork), or, when
+    it runs other threads, started as new processes (_start). A worker that dies is replaced by a
+    started one; the submission it held is graded once more."""
 
     def __init__(self, ctx, jobs):
         import pickle
@@ -540,11 +570,63 @@ class _Workers:
         self.procs = []
 
     def _start(self, slot):
+        """A new worker process, started with `python -m`: it imports nbgrader and the course itself."""
         log = open(self.ctx.work / f"worker-{slot}.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.grader", "--worker", str(self.ctx_file)],
                                 env=self.ctx.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                 text=True, start_new_session=True)
         log.close()
+        self.procs.append(proc)
+        return proc
+
+    def _fork(self, slot):
+        """A worker forked from this process, which has nbgrader and the course loaded already (a
+        started worker spends about a second of CPU loading them). The child holds no pipe of the
+        other workers or of the kernel servers (it would keep their input open), runs in a session
+        of its own, as a started worker does, and runs at its end the exit functions it registered
+        (the folder of its kernels' sockets) and none of this process's (its kernel servers would
+        stop). Only a process with one thread forks: a lock that another thread held at the fork
+        would stay locked in the child."""
+        log = os.open(self.ctx.work / f"worker-{slot}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        tasks_r, tasks_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        siblings = [pipe for proc in self.procs + _SERVERS for pipe in (proc.stdin, proc.stdout)]
+        pid = os.fork()
+        if pid == 0:                                     # the worker
+            code = 1
+            try:
+                atexit._clear()                          # this process's exit (its kernel servers) is not the child's
+                os.setsid()
+                for pipe in siblings:
+                    with contextlib.suppress(OSError, ValueError):
+                        os.close(pipe.fileno())
+                os.dup2(tasks_r, 0)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                for fd in (tasks_r, tasks_w, answers_r, log):
+                    os.close(fd)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                sys.stdin = open(0, closefd=False)
+                sys.stdout = sys.stderr = open(2, "w", buffering=1, closefd=False)
+                os.environ.clear()
+                os.environ.update(self.ctx.env)
+                # Grade in a new thread: it starts with no event loop. This thread's loop, if this
+                # process had one, shares its epoll instance with the parent and is left alone.
+                answers = os.fdopen(answers_w, "w")
+                server = threading.Thread(target=_serve, args=(self.ctx, sys.stdin, answers), name="worker")
+                server.start()
+                server.join()
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                atexit._run_exitfuncs()                  # the child's own (the folder of its kernels' sockets)
+                os._exit(code)
+        os.close(tasks_r)
+        os.close(answers_w)
+        os.close(log)
+        proc = _Forked(pid, os.fdopen(tasks_w, "w"), os.fdopen(answers_r))
         self.procs.append(proc)
         return proc
 
@@ -562,9 +644,13 @@ class _Workers:
     def run(self, tasks, report):
         """Grade tasks [(index, student, path, feedback_dir)], calling report(index, result)."""
         queue, lock = list(reversed(tasks)), threading.Lock()
+        slots = min(self.jobs, len(tasks))
+        forked = {}
+        if slots and hasattr(os, "fork") and threading.active_count() == 1:
+            forked = {n: self._fork(n) for n in range(slots)}
 
         def slot(number):
-            proc = self._start(number)
+            proc = forked.get(number) or self._start(number)
             while True:
                 with lock:
                     if not queue:
@@ -583,7 +669,7 @@ class _Workers:
             proc.stdin.close()
             proc.wait()
 
-        threads = [threading.Thread(target=slot, args=(n,)) for n in range(min(self.jobs, len(tasks)))]
+        threads = [threading.Thread(target=slot, args=(n,)) for n in range(slots)]
         for t in threads:
             t.start()
         for t in threads:
