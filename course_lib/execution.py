@@ -7,7 +7,6 @@ kernel is forked from a plain kernel server of this process (course_lib.grading.
 kernel started cold gives.
 """
 
-import atexit
 import os
 from pathlib import Path
 
@@ -21,27 +20,20 @@ _WARM = {}
 
 
 def _warm_kernel_manager():
-    """A kernel manager whose kernels are forked from this process's plain kernel server,
-    started on first use and ending with this process; None (cold kernels) if it does not
-    come up. Its socket and kernelspec live in the process's kernel-socket folder."""
+    """A kernel manager whose kernels are forked from this process's plain kernel server
+    (kernel_server.process_server), started on first use and ending with this process; None (cold
+    kernels) if it does not come up."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
     from course_lib.grading import kernel_server
-    from course_lib.grading.kernel_manager import socket_folder
 
-    if _WARM.get("pid") != os.getpid():                  # none yet, or a forked copy of another's
-        folder = Path(socket_folder())
-        proc = kernel_server.start(folder / "server.sock", dict(os.environ), WARM_MODULES, plain=True)
-        _WARM.update(pid=os.getpid(), specs=None)
-        if kernel_server.ready(proc):
-            kernel_server.write_kernelspec(folder, WARM_KERNEL, kernel_server.kernel_argv(folder / "server.sock"),
-                                           display_name="Python 3", debugger=True)
-            _WARM["specs"] = str(folder / "kernels")
-            atexit.register(kernel_server.stop, proc)
-    if not _WARM["specs"]:
+    specs, _ = kernel_server.process_server(_WARM, WARM_KERNEL, lambda: dict(os.environ), lambda: WARM_MODULES,
+                                            plain=True, display_name="Python 3", debugger=True)
+    if not specs:
         return None
-    return AsyncKernelManager(kernel_name=WARM_KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[_WARM["specs"]]))
+    return AsyncKernelManager(kernel_name=WARM_KERNEL,
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[os.path.join(specs, "kernels")]))
 
 
 def execute_notebook(path, timeout=900, warm=True):

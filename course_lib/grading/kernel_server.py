@@ -31,6 +31,7 @@ test suite and the website run the lectures in them (course_lib.execution.execut
 """
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
@@ -81,6 +82,32 @@ def write_kernelspec(folder, name, argv, display_name="Python 3 (grading sandbox
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {"argv": list(argv), "display_name": display_name, "language": "python", "metadata": {"debugger": debugger}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def process_server(state, name, env, preload, plain=False, display_name="Python 3 (grading sandbox)",
+                   debugger=False):
+    """This process's warm-kernel server, kept in `state` (a dict of the caller's module): started on
+    first use, again in a forked copy of the process (a server belongs to the process that started
+    it) and again after it ended (a process can outlive it: Formgrader's autograde runs inside the
+    Jupyter server); it ends with the process. `env()` and `preload()` give its environment and
+    extra modules when it starts. Its socket, and the kernelspec `name` that starts its kernels,
+    live in the process's kernel-socket folder. Returns (the JUPYTER_PATH entry holding the
+    kernelspec, the socket), or (None, None) when the server does not come up."""
+    from course_lib.grading.kernel_manager import (
+        socket_folder,  # jupyter_client: not for the server itself
+    )
+
+    ended = state.get("proc") is not None and state["proc"].poll() is not None
+    if state.get("pid") != os.getpid() or ended:
+        folder = Path(socket_folder())
+        sock = folder / f"{name}.sock"
+        proc = start(sock, env(), preload(), plain=plain)
+        state.update(pid=os.getpid(), proc=None, specs=None, sock=None)
+        if ready(proc):
+            atexit.register(stop, proc)
+            write_kernelspec(folder / name, name, kernel_argv(sock), display_name, debugger)
+            state.update(proc=proc, specs=str(folder / name), sock=str(sock))
+    return state["specs"], state["sock"]
 
 
 def kernel_argv(socket_path):

@@ -26,7 +26,6 @@ the answer process.
 """
 
 import ast
-import atexit
 import base64
 import builtins
 import functools
@@ -42,7 +41,7 @@ from traitlets import Bool, Unicode
 
 from course_lib.grading import kernel_server
 from course_lib.grading.environment import temporarily, without_secrets
-from course_lib.grading.kernel_manager import GradingKernelManager, socket_folder
+from course_lib.grading.kernel_manager import GradingKernelManager
 from course_lib.grading.sandbox import homes_folder, isolation_available
 
 COURSE_LIB = Path(__file__).resolve().parents[1]
@@ -327,25 +326,15 @@ def served_kernels(nb):
     """Warm kernels for plain `nbgrader autograde`: (JUPYTER_PATH entry holding the kernelspec
     SERVED_KERNEL, server socket), or (None, None) when the server does not come up.
 
-    The server (course_lib.grading.kernel_server, grading mode) is started by the first notebook
-    this process autogrades, with torch loaded if that notebook uses it, and ends with the
-    process. Every grading kernel and answer process after it is a fork: one interpreter with
-    its libraries loaded per command, where each notebook started two. Its kernels are
-    course-grade's: sandboxed as course_lib.grading.sandbox says, as the grader's user. A
-    process that outlives its server (Formgrader autogrades inside the Jupyter server) starts
-    another on its next notebook."""
-    ended = _SERVED.get("proc") is not None and _SERVED["proc"].poll() is not None
-    if _SERVED.get("pid") != os.getpid() or ended:       # none yet, a forked copy of another's, or gone
-        folder = Path(socket_folder())
-        sock = folder / "grading-server.sock"
-        proc = kernel_server.start(sock, without_secrets(os.environ), kernel_server.preload_for([nb]))
-        _SERVED.update(pid=os.getpid(), proc=None, path=None, sock=None)
-        if kernel_server.ready(proc):
-            _SERVED["proc"] = proc
-            atexit.register(kernel_server.stop, proc)
-            kernel_server.write_kernelspec(folder / "served", SERVED_KERNEL, kernel_server.kernel_argv(sock))
-            _SERVED.update(path=str(folder / "served"), sock=str(sock))
-    return _SERVED["path"], _SERVED["sock"]
+    The server (course_lib.grading.kernel_server, grading mode, kernel_server.process_server) is
+    started by the first notebook this process autogrades, with torch loaded if that notebook uses
+    it, and ends with the process. Every grading kernel and answer process after it is a fork: one
+    interpreter with its libraries loaded per command, where each notebook started two. Its
+    kernels are course-grade's: sandboxed as course_lib.grading.sandbox says, as the grader's
+    user. A process that outlives its server (Formgrader autogrades inside the Jupyter server)
+    starts another on its next notebook."""
+    return kernel_server.process_server(_SERVED, SERVED_KERNEL, lambda: without_secrets(os.environ),
+                                        lambda: kernel_server.preload_for([nb]))
 
 
 # ----------------------------------------------------------------------------- the preprocessor
