@@ -8,6 +8,7 @@ with few cores: every process gets one BLAS/OpenMP thread, so that threads of on
 not spin while waiting for a core held by another."""
 
 import atexit
+import gc
 import os
 import shutil
 import tempfile
@@ -44,3 +45,10 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 def rng():
     """A fresh, seeded generator per test: tests are independent and repeatable."""
     return np.random.default_rng(0)
+
+
+def pytest_collection_finish(session):
+    """What collecting imported (NumPy, torch, nbgrader, the course) stays for the whole run: out of
+    the collector's sight, each full collection of this process does not walk it again."""
+    gc.collect()
+    gc.freeze()

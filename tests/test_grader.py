@@ -245,6 +245,7 @@ ATTACKS = {
         "    raise RuntimeError('nothing found')\n"), FULL - FORWARD, False),
     "finds-the-reference-by-introspection": (lambda: replace_forward(
         "def forward_log(obs, pi, A, B):\n    import gc, sys\n"
+        "    gc.unfreeze()\n"                         # the objects a kernel inherits are frozen: out of get_objects
         "    for o in gc.get_objects():\n"
         "        if callable(o) and getattr(o, '__name__', '') in ('forward_algorithm', '_forward_log'):\n"
         "            return o(obs, pi, A, B)\n"

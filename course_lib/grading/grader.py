@@ -33,6 +33,7 @@ itself failed for some submission; 2 for a usage error.
 import argparse
 import atexit
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -595,6 +596,7 @@ class _Workers:
         if pid == 0:                                     # the worker
             code = 1
             try:
+                gc.freeze()                              # what it inherited stays: its collections skip it
                 atexit._clear()                          # this process's exit (its kernel servers) is not the child's
                 os.setsid()
                 for pipe in siblings:
