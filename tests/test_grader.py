@@ -562,20 +562,31 @@ def _run_workers(grader, ctx, jobs, students):
     return results, workers.procs
 
 
-def test_workers_are_forked_and_one_that_dies_is_replaced(tmp_path, monkeypatch):
+def test_workers_are_forked_and_one_that_dies_is_replaced(tmp_path):
     """A one-threaded process (the `course-grade` command, a test) forks its workers: they have
     nbgrader and the course loaded already. Each runs in a session of its own and holds no other
     worker's pipes (or the run would never end). A worker that dies (here: a forked one, on its
     first submission, through a patch only forked workers inherit) is replaced by a started
     worker, which grades that submission again. With a second thread running, workers are
     started, not forked. Oracle: full marks for every correct submission, as a started worker
-    gives them."""
-    import subprocess
+    gives them.
+
+    It runs in a new Python process (_forking_scenario), which has one thread: this one may have
+    more (after the browser tests, Playwright leaves asyncio's threads in the process that ran them)."""
+    script = (f"import pathlib, sys\nsys.path.insert(0, {str(gs.Path(__file__).parent)!r})\n"
+              f"import test_grader\ntest_grader._forking_scenario(pathlib.Path({str(tmp_path)!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.strip().endswith("forked, replaced, started: as expected"), proc.stdout[-2000:]
+
+
+def _forking_scenario(tmp_path):
+    """The body of test_workers_are_forked_and_one_that_dies_is_replaced, in a process of its own."""
     import threading
 
     from course_lib.grading import grader
 
-    monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))    # prepare() sets it
+    assert threading.active_count() == 1, threading.enumerate()
     ctx = grader.prepare(AID, course=gs.REPO, work=tmp_path / "work", timeout=300, cell_timeout=60)
     real, me, died = grader.grade_submission, os.getpid(), tmp_path / "died"
 
@@ -586,7 +597,7 @@ def test_workers_are_forked_and_one_that_dies_is_replaced(tmp_path, monkeypatch)
             os._exit(3)
         return real(ctx, student, path, feedback_dir)
 
-    monkeypatch.setattr(grader, "grade_submission", dies_once)
+    grader.grade_submission = dies_once                 # this process ends with the scenario
     try:
         results, procs = _run_workers(grader, ctx, 2, ["alice", "bob", "carol"])
         assert died.exists(), "the first worker to get bob should have died"
@@ -608,6 +619,7 @@ def test_workers_are_forked_and_one_that_dies_is_replaced(tmp_path, monkeypatch)
         assert results["dave"]["score"] == FULL and [type(p) for p in procs] == [subprocess.Popen]
     finally:
         grader._stop_kernel_servers()
+    print("forked, replaced, started: as expected")
 
 
 def test_an_assignment_nbgrader_cannot_generate_is_refused_with_nbgraders_reason(tmp_path):
