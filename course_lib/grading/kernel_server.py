@@ -169,7 +169,7 @@ def _child(conn, request, plain=False):
     sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, *argv]   # as `python -m ipykernel_launcher`
     app = IPKernelApp.instance()
     app.initialize(argv)
-    gc.freeze()                                          # and the kernel's own, which it keeps to the end
+    gc.freeze()          # the kernel's start-up objects, kept to its end: its collections skip them too
     app.start()
 
 
