@@ -76,8 +76,8 @@ c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]   # JupyterLab f
 if os.geteuid() == 0:   # a hub started by root runs every server as root with this spawner
     c.SimpleLocalProcessSpawner.args = ["--ServerApp.allow_root=True"]
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = 120                                # a busy server starts JupyterLab slowly
-c.Spawner.http_timeout = 120
+c.Spawner.start_timeout = 300                                # a busy server (a class logging in at once, a slow machine) starts JupyterLab slowly
+c.Spawner.http_timeout = 300
 c.Spawner.env_keep.extend(["COURSE_HUB_EXCHANGE", "COURSE_HUB_COURSE"])   # read by the nbgrader settings
 
 

@@ -448,11 +448,15 @@ def test_no_private_home_outlives_the_grading(graded):
     assert not graded["left_in_tmp"], graded["left_in_tmp"][:10]      # listed before the folder was removed
 
 
+@NEEDS_ISOLATION
 def test_write_attacks_change_nothing(graded):
     r = graded["results"]["writes-and-deletes-grader-files"]
     assert r["score"] == FULL
     assert (graded["course"] / "solutions" / AID / NB).exists()
     assert (graded["course"] / "nbgrader_config.py").exists()
+
+
+def test_every_grade_lands_in_the_gradebook_once(graded):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{graded['work'] / 'master' / 'gradebook.db'}") as gb:
