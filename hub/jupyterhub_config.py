@@ -64,8 +64,10 @@ STATE.mkdir(parents=True, exist_ok=True)
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 # The proxy is the Python port of configurable-http-proxy (a PyPI package of the course's
-# environment), so the hub needs no Node.js.
-c.ConfigurableHTTPProxy.command = [str(BIN / "configurable-http-proxy")]
+# environment), so the hub needs no Node.js. Unlike Node's program it gives up on a request after
+# 20 s unless told otherwise (503): a server that takes longer to start would leave its user on
+# the "pending" page for good, and a Validate or a Formgrader action on a busy machine would fail.
+c.ConfigurableHTTPProxy.command = [str(BIN / "configurable-http-proxy"), "--proxy-timeout", str(3600 * 1000)]   # ms
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 
 # ----------------------------------------------------------------------------- each user's server
