@@ -326,3 +326,20 @@ def test_a_plain_server_starts_no_answer_process(tmp_path):
             kernel_server.stop(proc)
     assert replies[False].strip().isdigit(), "the grading server starts an answer process"
     assert replies[True] == b"", "the plain server refused"
+
+
+def test_isolation_is_asked_once_it_is_known_to_work_and_again_while_it_does_not(monkeypatch):
+    """isolation_available starts a Python as `nobody` to find out (a third of a second); a yes
+    is kept for the process, a no is asked again: the oracle is the number of Pythons started."""
+    import subprocess
+    import types
+
+    from course_lib.grading import sandbox
+
+    started, answers = [], iter([1, 1, 0])     # exit codes: no, no, yes
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox.pwd, "getpwnam", lambda name: None)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a) or types.SimpleNamespace(returncode=next(answers)))
+    monkeypatch.setattr(sandbox, "_ISOLATED", [])
+    assert [sandbox.isolation_available() for _ in range(2)] == [False, False] and len(started) == 2
+    assert [sandbox.isolation_available() for _ in range(3)] == [True, True, True] and len(started) == 3

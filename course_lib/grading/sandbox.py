@@ -51,12 +51,19 @@ def process_start_time(pid):
         return None
 
 
+_ISOLATED = []       # [True] once `nobody` has started this Python: no need to ask again
+
+
 def isolation_available():
     """True when this process is root and `nobody` can start this Python with ipykernel.
 
     The interpreter must be reachable by other users: a Python under a private home folder
-    (/root is 0700 on many machines) needs `chmod o+x` on that folder first.
+    (/root is 0700 on many machines) needs `chmod o+x` on that folder first. A yes is kept for
+    the rest of the process (asking starts a Python, a third of a second); a no is asked again,
+    so that a folder opened meanwhile counts at the next grading run.
     """
+    if _ISOLATED:
+        return True
     if os.geteuid() != 0:
         return False
     try:
@@ -70,6 +77,8 @@ def isolation_available():
                               capture_output=True, cwd="/", timeout=60)
     except (OSError, subprocess.SubprocessError):
         return False
+    if proc.returncode == 0:
+        _ISOLATED.append(True)
     return proc.returncode == 0
 
 

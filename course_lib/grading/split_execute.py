@@ -339,15 +339,6 @@ def served_kernels(nb):
 
 # ----------------------------------------------------------------------------- the preprocessor
 
-_ISOLATION = {}
-
-
-def _isolation():
-    if "ok" not in _ISOLATION:
-        _ISOLATION["ok"] = isolation_available()
-    return _ISOLATION["ok"]
-
-
 class SplitExecute(Execute):
     """nbgrader's Execute, with the cells split between the grading kernel and the answer
     process (see the module docstring)."""
@@ -372,7 +363,7 @@ class SplitExecute(Execute):
         build_edition(folder, given, tests)
         isolate = os.environ.get("COURSE_ANSWERS_ISOLATE")
         if isolate is None:
-            isolate = "1" if _isolation() else "0"
+            isolate = "1" if isolation_available() else "0"
         if isolate == "1":
             for root in course_roots(os.getcwd()):
                 close_private(root)
